@@ -1,0 +1,321 @@
+"""The experiment configuration: its schema, defaults and validation.
+
+An experiment is a TOML file whose tables mirror the dataclasses below.
+Every key is documented in ``docs/experiment.md``.  Unknown keys are errors
+that name the key and suggest the closest valid one; values of the wrong
+type are errors that name the key, the expected type and the value.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+
+@dataclass
+class ExperimentSection:
+    """``[experiment]``: what is analysed and where the run goes."""
+
+    name: str = "experiment"
+    title: str = ""
+    seed: int = 0
+    cohort: str = ""
+    codebook: str = ""
+    output: str = "reports"
+    resubmissions: str = "error"
+
+
+@dataclass
+class FeaturesConfig:
+    """``[features]``: which items are clustered on and how they are prepared."""
+
+    include: list = field(default_factory=list)
+    exclude: list = field(default_factory=list)
+    imputer: str = "knn"
+    knn_neighbors: int = 5
+    scaler: str = "standard"
+    categorical_weight: float = 1.0
+    scale_indicators: bool = False
+    max_missing_share: float = 0.5
+    allow_outcome_features: bool = False
+
+
+@dataclass
+class ReduceConfig:
+    """``[reduce]``: UMAP parameters."""
+
+    n_neighbors: int = 15
+    min_dist: float = 0.0
+    n_components: int = 5
+    metric: str = "euclidean"
+
+
+@dataclass
+class HDBSCANConfig:
+    """``[cluster.hdbscan]``."""
+
+    min_cluster_size: int | float = 0.05
+    min_samples: int = 0
+    selection_method: str = "eom"
+    epsilon: float = 0.0
+    assign_noise: bool = False
+
+
+@dataclass
+class GMMConfig:
+    """``[cluster.gmm]``."""
+
+    k: list = field(default_factory=lambda: [1, 8])
+    covariance_types: list = field(default_factory=lambda: ["full", "diag"])
+    criterion: str = "bic"
+    n_init: int = 3
+    space: str = "embedding"
+
+
+@dataclass
+class KMeansConfig:
+    """``[cluster.kmeans]``: the baseline."""
+
+    k: int = 6
+    space: str = "features"
+
+
+@dataclass
+class ClusterConfig:
+    """``[cluster]``."""
+
+    hdbscan: HDBSCANConfig = field(default_factory=HDBSCANConfig)
+    gmm: GMMConfig = field(default_factory=GMMConfig)
+    kmeans: KMeansConfig = field(default_factory=KMeansConfig)
+    dbcv: bool = True
+
+
+@dataclass
+class StabilityConfig:
+    """``[stability]``: resampling (B = 0 skips the analysis)."""
+
+    resamples: int = 0
+    scheme: str = "subsample"
+    fraction: float = 0.8
+    null_resamples: int = 0
+    n_jobs: int = 1
+    scheduler: str = ""
+    max_failed_share: float = 0.2
+    stable: float = 0.75
+    dissolved: float = 0.5
+
+
+@dataclass
+class ProfileSection:
+    """``[profile]``: outcome profiling."""
+
+    outcomes: list = field(default_factory=list)
+    covariates: list = field(default_factory=list)
+    correction: str = "holm"
+    pairwise: str = "games-howell"
+    include_noise: bool = False
+    pseudo_class_draws: int = 20
+    top_features: int = 3
+    names: dict = field(default_factory=dict)
+
+
+@dataclass
+class ReportConfig:
+    """``[report]``."""
+
+    min_cell: int = 10
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment.
+
+    Attributes
+    ----------
+    path : Path or None
+        The file it was read from; relative paths in it are resolved against
+        its folder.
+    """
+
+    experiment: ExperimentSection = field(default_factory=ExperimentSection)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    reduce: ReduceConfig = field(default_factory=ReduceConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
+    profile: ProfileSection = field(default_factory=ProfileSection)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    sweep: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def resolve(self, relative: str) -> Path:
+        """A path of the config, relative to the config file's folder."""
+        p = Path(relative)
+        if p.is_absolute() or self.path is None:
+            return p
+        return (self.path.parent / p)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.pop("path")
+        return data
+
+
+_SCHEMA_SKIP = {"path"}
+
+
+def _type_name(tp) -> str:
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        return " or ".join(_type_name(t) for t in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_value(tp, value, key: str):
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+        list: lambda v: isinstance(v, list),
+        dict: lambda v: isinstance(v, dict),
+    }
+    options = typing.get_args(tp) if (isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union) else (tp,)
+    for option in options:
+        if ok[option](value):
+            return float(value) if option is float and isinstance(value, int) and len(options) == 1 else value
+    raise ConfigError(f"config key '{key}' must be {_type_name(tp)}; got {value!r}.")
+
+
+def _build(cls, data: dict, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key '{prefix.rstrip('.')}' must be a table; got {data!r}.")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in _SCHEMA_SKIP]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+            hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"unknown config key '{prefix}{key}'.{hint} Valid keys here: {', '.join(names)}."
+            )
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_value(tp, value, prefix + key)
+    return cls(**kwargs)
+
+
+def parse_value(text: str):
+    """A command-line value as TOML would read it (``30``, ``0.1``, ``[10, 15]``),
+    or the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def set_dotted(data: dict, dotted: str, value) -> None:
+    """Set ``a.b.c = value`` in nested dicts."""
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key '{dotted}': '{part}' is not a table.")
+    node[parts[-1]] = value
+
+
+def config_from_dict(data: dict, path: Path | None = None) -> ExperimentConfig:
+    """Validate a nested dict as an :class:`ExperimentConfig`."""
+    cfg = _build(ExperimentConfig, copy.deepcopy(data), "")
+    cfg.path = Path(path) if path is not None else None
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentConfig:
+    """Read an experiment file, apply dotted overrides and validate.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML experiment file.
+    overrides : dict, optional
+        ``{"reduce.n_neighbors": 30, ...}``, applied before validation.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the offending key.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"experiment file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        set_dotted(data, key, value)
+    try:
+        return config_from_dict(data, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _in(value, allowed, key):
+    if value not in allowed:
+        raise ConfigError(f"config key '{key}' must be one of {', '.join(map(str, allowed))}; got {value!r}.")
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Range and choice checks that the types alone do not catch."""
+    _in(cfg.experiment.resubmissions, ("error", "drop_exact", "keep_last"), "experiment.resubmissions")
+    _in(cfg.features.imputer, ("knn", "median", "drop"), "features.imputer")
+    _in(cfg.features.scaler, ("standard", "robust"), "features.scaler")
+    if not 0 < cfg.features.max_missing_share <= 1:
+        raise ConfigError(f"config key 'features.max_missing_share' must be in (0, 1]; got {cfg.features.max_missing_share}.")
+    if cfg.reduce.n_neighbors < 2:
+        raise ConfigError(f"config key 'reduce.n_neighbors' must be >= 2; got {cfg.reduce.n_neighbors}.")
+    if cfg.reduce.n_components < 1:
+        raise ConfigError(f"config key 'reduce.n_components' must be >= 1; got {cfg.reduce.n_components}.")
+    if cfg.reduce.min_dist < 0:
+        raise ConfigError(f"config key 'reduce.min_dist' must be >= 0; got {cfg.reduce.min_dist}.")
+    from .cluster import resolve_min_cluster_size
+    resolve_min_cluster_size(cfg.cluster.hdbscan.min_cluster_size, 1000)
+    _in(cfg.cluster.hdbscan.selection_method, ("eom", "leaf"), "cluster.hdbscan.selection_method")
+    _in(cfg.cluster.gmm.criterion, ("bic", "icl"), "cluster.gmm.criterion")
+    k = cfg.cluster.gmm.k
+    if len(k) != 2 or not all(isinstance(v, int) for v in k) or not 1 <= k[0] <= k[1]:
+        raise ConfigError(f"config key 'cluster.gmm.k' must be [low, high] with 1 <= low <= high; got {k}.")
+    for ct in cfg.cluster.gmm.covariance_types:
+        _in(ct, ("full", "tied", "diag", "spherical"), "cluster.gmm.covariance_types")
+    _in(cfg.cluster.gmm.space, ("features", "embedding"), "cluster.gmm.space")
+    _in(cfg.cluster.kmeans.space, ("features", "embedding"), "cluster.kmeans.space")
+    s = cfg.stability
+    _in(s.scheme, ("subsample", "bootstrap"), "stability.scheme")
+    if s.resamples != 0 and s.resamples < 2:
+        raise ConfigError(f"config key 'stability.resamples' must be 0 (no stability analysis) or >= 2; got {s.resamples}.")
+    if not 0 < s.fraction <= 1:
+        raise ConfigError(f"config key 'stability.fraction' must be in (0, 1]; got {s.fraction}.")
+    if s.n_jobs == 0 or s.n_jobs < -1:
+        raise ConfigError(f"config key 'stability.n_jobs' must be >= 1 or -1 (all cores); got {s.n_jobs}.")
+    _in(cfg.profile.correction, ("holm", "fdr_bh", "bonferroni"), "profile.correction")
+    _in(cfg.profile.pairwise, ("games-howell", "welch"), "profile.pairwise")
+    if cfg.report.min_cell < 1:
+        raise ConfigError(f"config key 'report.min_cell' must be >= 1; got {cfg.report.min_cell}.")

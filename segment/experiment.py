@@ -1,0 +1,514 @@
+"""The experiment runner: compose the stages and write a run directory.
+
+A run is written to a hidden temporary folder beside its final place and
+renamed into place only when every file is written, so a run directory that
+exists is complete.  An existing run is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from .cohort import Cohort, load_cohort
+from .codebook import load_codebook
+from .config import ExperimentConfig, load_config
+from .errors import ConfigError, SegmentError
+from .features import missing_share
+from .pipeline import METHODS, NOISE, Segmentation, evaluate, fit_segmentation, stage_seed
+
+PACKAGES = ("segment", "numpy", "scipy", "pandas", "scikit-learn", "umap-learn", "hdbscan",
+            "numba", "statsmodels", "matplotlib", "jinja2", "joblib")
+MODEL_FILE = "model/segmentation.pkl"
+
+
+def package_versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024 if sys.platform != "darwin" else kib / 2**20
+
+
+class Progress:
+    """Stage timings (wall time, peak memory) and progress lines on stderr."""
+
+    def __init__(self, quiet: bool = False):
+        self.show = not quiet and sys.stderr.isatty()
+        self.stages: list[dict] = []
+        self._current = None
+
+    def __call__(self, name: str) -> None:
+        self.end()
+        self._current = (name, time.perf_counter())
+        if self.show:
+            print(f"segment: {name} ...", file=sys.stderr, flush=True)
+
+    def end(self) -> None:
+        if self._current is not None:
+            name, start = self._current
+            self.stages.append({"stage": name, "wall_seconds": time.perf_counter() - start,
+                                "peak_rss_mib": peak_rss_mib()})
+            self._current = None
+
+    @contextmanager
+    def stage(self, name: str):
+        self(name)
+        yield
+        self.end()
+
+
+@dataclass
+class Run:
+    """The result of :func:`run_experiment`.
+
+    Attributes
+    ----------
+    config : ExperimentConfig
+    cohort : Cohort
+    segmentation : Segmentation
+    assignments : DataFrame
+        One row per respondent of the cohort.
+    tables : dict of DataFrame
+        Every table written to the run directory, by file stem.
+    metrics : dict
+        What ``metrics.json`` holds.
+    manifest : dict
+        What ``manifest.json`` holds.
+    path : Path or None
+        The run directory.
+    """
+
+    config: ExperimentConfig
+    cohort: Cohort
+    segmentation: Segmentation | None
+    assignments: pd.DataFrame
+    tables: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def summary(self) -> list[str]:
+        return self.metrics.get("summary", [])
+
+    def _repr_html_(self) -> str:
+        from .report import render_summary_html
+        return render_summary_html(self)
+
+
+# --------------------------------------------------------------------------
+# stages composed
+
+def select_features(cohort: Cohort, config: ExperimentConfig) -> tuple[pd.DataFrame, list[str]]:
+    """The clustering features, with the circularity guard applied.
+
+    Returns the feature frame and the outcome items used as features (empty
+    unless ``features.allow_outcome_features``).
+    """
+    fc = config.features
+    features = cohort.features
+    flagged = []
+    if fc.include:
+        available = set(cohort.features.columns) | set(cohort.outcomes.columns) | set(cohort.covariates.columns)
+        unknown = [c for c in fc.include if c not in available]
+        if unknown:
+            raise ConfigError(
+                f"config key 'features.include' names {', '.join(map(repr, unknown))}, which the codebook "
+                f"does not define. Features: {', '.join(cohort.features.columns)}."
+            )
+        outcome_like = [c for c in fc.include if c in cohort.outcomes.columns]
+        if outcome_like and not fc.allow_outcome_features:
+            raise ConfigError(
+                f"config key 'features.include' names outcome(s) {', '.join(map(repr, outcome_like))}: "
+                "clustering on an outcome and then profiling it is circular. Remove them, or set "
+                "features.allow_outcome_features = true to do it knowingly (it is flagged in every output)."
+            )
+        flagged = outcome_like
+        parts = [cohort.features[[c for c in fc.include if c in cohort.features.columns]]]
+        if outcome_like:
+            parts.append(cohort.outcomes[outcome_like])
+        covs = [c for c in fc.include if c in cohort.covariates.columns]
+        if covs:
+            parts.append(cohort.covariates[covs])
+        features = pd.concat(parts, axis=1)
+    unknown = [c for c in fc.exclude if c not in features.columns]
+    if unknown:
+        raise ConfigError(
+            f"config key 'features.exclude' names {', '.join(map(repr, unknown))}, not among the features "
+            f"({', '.join(features.columns)})."
+        )
+    features = features.drop(columns=list(fc.exclude))
+    if features.shape[1] == 0:
+        raise ConfigError("no clustering features are left: check the codebook roles and features.include/exclude.")
+    return features, flagged
+
+
+def exclusions(features: pd.DataFrame, config: ExperimentConfig) -> pd.Series:
+    """The reason each respondent is excluded ("" when analysed)."""
+    share = missing_share(features)
+    reason = pd.Series("", index=features.index, dtype=object)
+    limit = config.features.max_missing_share
+    reason[share > limit] = f"missing more than {limit:.0%} of features"
+    if config.features.imputer == "drop":
+        reason[(share > 0) & (reason == "")] = "incomplete answers (features.imputer = drop)"
+    return reason
+
+
+def assignments_table(cohort: Cohort, reason: pd.Series, seg: Segmentation | None) -> pd.DataFrame:
+    """One row per respondent of the cohort: labels, probabilities, exclusion."""
+    out = pd.DataFrame(index=cohort.ids)
+    out["excluded"] = reason != ""
+    out["exclusion_reason"] = reason
+    cols = ["hdbscan_label", "hdbscan_probability", "hdbscan_outlier_score", "hdbscan_soft_label",
+            "gmm_component", "gmm_posterior", "kmeans_cluster"]
+    for c in cols:
+        out[c] = pd.NA
+    if seg is not None:
+        ids = seg.ids
+        inv = seg.inverse
+        out.loc[ids, "hdbscan_label"] = seg.hdbscan.labels[inv]
+        out.loc[ids, "hdbscan_probability"] = seg.hdbscan.probabilities[inv]
+        out.loc[ids, "hdbscan_outlier_score"] = seg.hdbscan.outlier_scores[inv]
+        if seg.hdbscan.soft_labels is not None:
+            out.loc[ids, "hdbscan_soft_label"] = seg.hdbscan.soft_labels[inv]
+        if seg.gmm is not None:
+            out.loc[ids, "gmm_component"] = seg.gmm.labels[inv]
+            out.loc[ids, "gmm_posterior"] = seg.gmm.posteriors.max(axis=1)[inv]
+        if seg.kmeans is not None:
+            out.loc[ids, "kmeans_cluster"] = seg.kmeans[inv]
+    if seg is None or seg.hdbscan.soft_labels is None:
+        out = out.drop(columns=["hdbscan_soft_label"])
+    for c in out.columns:
+        if c.endswith(("_label", "_component", "_cluster")):
+            out[c] = out[c].astype("Int64")
+        elif c not in ("excluded", "exclusion_reason"):
+            out[c] = pd.to_numeric(out[c]).astype(float)
+    out.index.name = "respondent"
+    return out
+
+
+def archetype_sizes(assignments: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    analysed = assignments[~assignments["excluded"]]
+    for method, col in (("hdbscan", "hdbscan_label"), ("gmm", "gmm_component"), ("kmeans", "kmeans_cluster")):
+        counts = analysed[col].value_counts(dropna=True).sort_index()
+        for label, n in counts.items():
+            rows.append({"method": method, "archetype": int(label), "n": int(n),
+                         "share": n / max(len(analysed), 1),
+                         "group": "noise" if label == NOISE else "archetype"})
+    return pd.DataFrame(rows, columns=["method", "archetype", "n", "share", "group"])
+
+
+def summary_sentences(cohort: Cohort, assignments: pd.DataFrame, seg: Segmentation | None,
+                      results: dict) -> list[str]:
+    n_ex = int(assignments["excluded"].sum())
+    lines = [f"{cohort.n} respondents in the cohort; {cohort.n - n_ex} analysed, {n_ex} excluded."]
+    if seg is None:
+        lines.append("No archetypes were found: too few respondents to cluster.")
+        return lines
+    h = seg.hdbscan
+    if h.n_clusters == 0:
+        lines.append(f"HDBSCAN found no archetypes: every respondent is noise (min_cluster_size = {h.min_cluster_size}).")
+    else:
+        noise = float(np.mean(seg.labels("hdbscan") == NOISE))
+        lines.append(f"HDBSCAN found {h.n_clusters} archetype(s); {noise:.0%} of respondents are noise "
+                     f"(belong to none).")
+    if seg.gmm is not None:
+        if seg.gmm.k == 1:
+            lines.append(f"The Gaussian mixture selected k = 1 by {seg.gmm.criterion.upper()}: no archetypes.")
+        else:
+            lines.append(f"The Gaussian mixture selected k = {seg.gmm.k} "
+                         f"({seg.gmm.model.covariance_type} covariance) by {seg.gmm.criterion.upper()}.")
+        lines += seg.gmm.warnings
+    if h.n_clusters == 0 and (seg.gmm is None or seg.gmm.k == 1):
+        lines.append("No archetypes were found in this cohort.")
+    lines += seg.notes
+    return lines
+
+
+# --------------------------------------------------------------------------
+# the run directory
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return None if np.isnan(obj) else float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def _finite(obj):
+    """NaN and infinities become null: JSON has no such numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+def write_json(path: Path, data) -> None:
+    text = json.dumps(_finite(data), indent=2, default=_json_default, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def write_csv(path: Path, frame: pd.DataFrame, index: bool = False) -> None:
+    frame.to_csv(path, index=index, float_format="%.6g", lineterminator="\n")
+
+
+def new_run_dir(config: ExperimentConfig) -> tuple[Path, Path]:
+    """(final, temporary) paths of a new run directory."""
+    parent = config.resolve(config.experiment.output) / config.experiment.name
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    final = parent / stamp
+    i = 1
+    while final.exists() or (parent / f".{final.name}.incomplete").exists():
+        i += 1
+        final = parent / f"{stamp}-{i}"
+    tmp = parent / f".{final.name}.incomplete"
+    tmp.mkdir()
+    return final, tmp
+
+
+def save_model(run_dir: Path, seg: Segmentation) -> dict:
+    """The fitted model: plain data where it can be, a pickle where it must be."""
+    model_dir = run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    enc = seg.encoder
+    encode = enc.pipeline_.named_steps["encode"]
+    plain = {"feature_names": list(map(str, enc.feature_names_)),
+             "numeric": list(enc.numeric), "categorical": enc.categorical or {},
+             "multiselect": enc.multiselect or {}, "scaler": enc.scaler, "imputer": enc.imputer}
+    if "numeric" in encode.named_transformers_:
+        sc = encode.named_transformers_["numeric"]
+        plain["numeric_center"] = list(map(float, getattr(sc, "mean_", getattr(sc, "center_", []))))
+        plain["numeric_scale"] = list(map(float, sc.scale_))
+    write_json(model_dir / "features.json", plain)
+    if seg.gmm is not None:
+        gm = seg.gmm.model
+        np.savez(model_dir / "gmm.npz", weights=gm.weights_, means=gm.means_,
+                 covariances=gm.covariances_, covariance_type=np.array(gm.covariance_type))
+    path = run_dir / MODEL_FILE
+    joblib.dump(seg, path, compress=3)
+    from .readers import file_sha256
+    return {"path": MODEL_FILE, "sha256": file_sha256(path)}
+
+
+def write_run(tmp: Path, run: Run) -> None:
+    """Write every output file of a run into ``tmp``."""
+    write_csv(tmp / "assignments.csv", run.assignments, index=True)
+    for name, table in run.tables.items():
+        write_csv(tmp / f"{name}.csv", table)
+    write_json(tmp / "metrics.json", run.metrics)
+
+
+def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | None = None,
+                   quiet: bool = True, write: bool = True, command: str | None = None,
+                   cohort: Cohort | None = None, resume: str | Path | None = None) -> Run:
+    """Run an experiment end to end and write its run directory.
+
+    Parameters
+    ----------
+    config : ExperimentConfig, str or Path
+        The experiment, or the path of its TOML file.
+    overrides : dict, optional
+        Dotted keys, e.g. ``{"reduce.n_neighbors": 30}``.
+    quiet : bool
+        No progress lines on stderr.
+    write : bool
+        Write a run directory (otherwise only return the results).
+    command : str, optional
+        The command line recorded in the manifest.
+    cohort : Cohort, optional
+        An already loaded cohort instead of the config's files.
+    resume : str or Path, optional
+        The working folder of an interrupted run whose finished resamples
+        are reused.
+
+    Returns
+    -------
+    Run
+    """
+    started = time.perf_counter()
+    if not isinstance(config, ExperimentConfig):
+        config = load_config(config, overrides)
+    elif overrides:
+        raise ConfigError("overrides apply to a config file; edit the ExperimentConfig directly.")
+    progress = Progress(quiet)
+    seed = np.random.SeedSequence(int(config.experiment.seed))
+
+    with progress.stage("load"):
+        if cohort is None:
+            if not config.experiment.cohort or not config.experiment.codebook:
+                raise ConfigError("config keys 'experiment.cohort' and 'experiment.codebook' must name the "
+                                  "survey file and its codebook.")
+            codebook = load_codebook(config.resolve(config.experiment.codebook))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cohort = load_cohort(config.resolve(config.experiment.cohort), codebook,
+                                     resubmissions=config.experiment.resubmissions)
+            for w in caught:
+                if not quiet:
+                    print(f"segment: warning: {w.message}", file=sys.stderr)
+        features, circular = select_features(cohort, config)
+        reason = exclusions(features, config)
+    analysed = features[reason == ""]
+
+    seg = None
+    if len(analysed) >= 2:
+        seg = fit_segmentation(analysed, cohort.codebook, config, _child(seed, 0), progress=progress)
+    progress("evaluate")
+    evaluation = evaluate(seg, dbcv=config.cluster.dbcv, seed=stage_seed(_child(seed, 0), 9)) if seg else \
+        {"agreement": [], "indices": [], "contingency": pd.DataFrame()}
+    progress.end()
+    assignments = assignments_table(cohort, reason, seg)
+
+    results: dict = {}
+    tables = {
+        "model_selection": seg.gmm.table if seg is not None and seg.gmm is not None else pd.DataFrame(),
+        "archetype_sizes": archetype_sizes(assignments),
+        "agreement": pd.DataFrame(evaluation["agreement"]),
+        "indices": pd.DataFrame(evaluation["indices"]),
+        "missingness": cohort.missingness,
+        "answers": cohort.answers,
+    }
+    if len(evaluation["contingency"]):
+        c = evaluation["contingency"]
+        tables["contingency_hdbscan_gmm"] = c.rename_axis(index="hdbscan", columns=None).reset_index()
+
+    for hook in _stage_hooks():
+        hook(config=config, cohort=cohort, features=analysed, segmentation=seg, seed=seed,
+             progress=progress, tables=tables, results=results, assignments=assignments,
+             resume=resume)
+    progress.end()
+
+    excluded_counts = reason[reason != ""].value_counts().to_dict()
+    metrics = {
+        "cohort": {"name": cohort.codebook.name, "title": cohort.codebook.title, "n": cohort.n,
+                   "n_analysed": int(len(analysed)), "n_excluded": int((reason != "").sum()),
+                   "excluded_by_reason": excluded_counts},
+        "features": list(features.columns),
+        "outcome_features": circular,
+        "n_features_encoded": 0 if seg is None else int(seg.X.shape[1]),
+        "n_distinct_answer_patterns": 0 if seg is None else int(len(seg.X)),
+        "hdbscan": {} if seg is None else {
+            "n_archetypes": seg.hdbscan.n_clusters,
+            "noise_share": float(np.mean(seg.labels("hdbscan") == NOISE)),
+            "min_cluster_size": seg.hdbscan.min_cluster_size},
+        "gmm": {} if seg is None or seg.gmm is None else {
+            "k": seg.gmm.k, "covariance_type": seg.gmm.model.covariance_type,
+            "criterion": seg.gmm.criterion, "warnings": seg.gmm.warnings},
+        "kmeans": {} if seg is None or seg.kmeans is None else {"k": int(len(np.unique(seg.kmeans))),
+                                                                  "space": config.cluster.kmeans.space},
+        "agreement": evaluation["agreement"],
+        "indices": evaluation["indices"],
+    }
+    metrics.update(results.get("metrics", {}))
+    run = Run(config=config, cohort=cohort, segmentation=seg, assignments=assignments,
+              tables=tables, metrics=metrics, results=results)
+    metrics["summary"] = summary_sentences(cohort, assignments, seg, results) + results.get("summary", [])
+    if circular:
+        metrics["summary"].append(
+            f"Outcome item(s) {', '.join(circular)} were used as clustering features "
+            "(features.allow_outcome_features): their profiles are circular.")
+    if not write:
+        return run
+
+    final, tmp = new_run_dir(config)
+    try:
+        with progress.stage("write"):
+            write_run(tmp, run)
+            model = save_model(tmp, seg) if seg is not None else None
+        run.manifest = {
+            "run_id": final.name,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": command or " ".join(sys.argv),
+            "config": config.to_dict(),
+            "config_file": None if config.path is None else str(config.path),
+            "seed": int(config.experiment.seed),
+            "input": {"file": None if cohort.source is None else cohort.source.name,
+                      "sha256": cohort.sha256,
+                      "codebook": None if cohort.codebook.path is None else cohort.codebook.path.name,
+                      "codebook_sha256": None if cohort.codebook.path is None else _sha(cohort.codebook.path)},
+            "resubmissions": cohort.resubmissions,
+            "excluded_by_reason": excluded_counts,
+            "unmentioned_columns": cohort.unmentioned_columns,
+            "packages": package_versions(),
+            "model": model,
+            "stages": progress.stages,
+            "wall_seconds": time.perf_counter() - started,
+            "peak_rss_mib": peak_rss_mib(),
+        }
+        write_json(tmp / "manifest.json", run.manifest)
+        run.path = final
+        for hook in _render_hooks():
+            hook(run, tmp)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return run
+
+
+def _sha(path: Path) -> str:
+    from .readers import file_sha256
+    return file_sha256(path)
+
+
+def _child(seed: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i,))
+
+
+def _stage_hooks() -> list:
+    """Stages after clustering (stability, profiling), in order."""
+    hooks = []
+    try:
+        from .stability import stability_stage
+        hooks.append(stability_stage)
+    except ImportError:
+        pass
+    try:
+        from .profile import profile_stage
+        hooks.append(profile_stage)
+    except ImportError:
+        pass
+    return hooks
+
+
+def _render_hooks() -> list:
+    try:
+        from .report import render_run
+        return [render_run]
+    except ImportError:
+        return []

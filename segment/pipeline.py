@@ -1,0 +1,207 @@
+"""One fit of the whole segmentation: features → UMAP → HDBSCAN, GMM, K-Means.
+
+:func:`fit_segmentation` is what a run does once on the cohort and what the
+stability analysis does again on every resample.  It fits on the distinct
+feature vectors only and carries labels back, so that respondents with
+identical answers always share an archetype and copies made by resampling
+with replacement do not inflate densities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .cluster import (
+    NOISE, GMMResult, HDBSCANResult, agreement, fit_hdbscan, fit_kmeans,
+    internal_indices, select_gmm,
+)
+from .features import FeatureEncoder, encoder_for
+from .reduce import fit_umap
+
+METHODS = ("hdbscan", "gmm", "kmeans")
+MIN_POINTS_TO_EMBED = 10
+
+
+def stage_seed(seed, stage: int) -> int:
+    """An int seed for one stage, derived from an int or a SeedSequence.
+
+    The derivation does not depend on how often it is called or in which
+    process, so results do not depend on the number of workers.
+    """
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
+    child = np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (stage,))
+    return int(child.generate_state(1, dtype=np.uint32)[0] % (2**31 - 1))
+
+
+@dataclass
+class Segmentation:
+    """Everything one fit produced, per distinct feature vector.
+
+    Attributes
+    ----------
+    ids : Index
+        Respondents fitted, in order.
+    encoder : FeatureEncoder
+    X : ndarray (n_distinct, p)
+        Distinct encoded feature vectors.
+    inverse : ndarray (n,)
+        Row of ``X`` of every respondent.
+    umap : umap.UMAP or None
+        None when the cohort was too small to embed.
+    embedding : ndarray (n_distinct, d)
+    hdbscan : HDBSCANResult
+    gmm : GMMResult or None
+    kmeans : ndarray (n_distinct,) or None
+    """
+
+    ids: pd.Index
+    encoder: FeatureEncoder
+    X: np.ndarray
+    inverse: np.ndarray
+    umap: object
+    embedding: np.ndarray
+    hdbscan: HDBSCANResult
+    gmm: GMMResult | None
+    kmeans: np.ndarray | None
+    notes: list = field(default_factory=list)
+
+    def labels(self, method: str) -> np.ndarray:
+        """Labels per respondent (noise = -1 for HDBSCAN)."""
+        per_point = {"hdbscan": self.hdbscan.labels,
+                     "gmm": None if self.gmm is None else self.gmm.labels,
+                     "kmeans": self.kmeans}[method]
+        return None if per_point is None else per_point[self.inverse]
+
+    def labels_frame(self) -> pd.DataFrame:
+        """Labels of every method per respondent."""
+        return pd.DataFrame({m: self.labels(m) for m in METHODS if self.labels(m) is not None},
+                            index=self.ids)
+
+    @property
+    def n_archetypes(self) -> dict:
+        return {"hdbscan": self.hdbscan.n_clusters,
+                "gmm": 0 if self.gmm is None else self.gmm.k,
+                "kmeans": 0 if self.kmeans is None else int(len(np.unique(self.kmeans)))}
+
+
+def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``X`` in order of first appearance, and the inverse map."""
+    _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return X[np.sort(first)], rank[inverse.ravel()]
+
+
+def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
+                     progress=None, gmm_k: int | None = None, gmm_covariance: str | None = None,
+                     precomputed_knn=None) -> Segmentation:
+    """Fit features, UMAP, HDBSCAN, GMM and K-Means on a feature frame.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Decoded features of the respondents to fit (``Cohort.features``,
+        excluded respondents already removed).
+    codebook : Codebook
+    config : ExperimentConfig
+    seed : int or numpy.random.SeedSequence
+        All randomness of the fit derives from it.
+    progress : callable, optional
+        ``progress(stage_name)`` is called before each stage.
+    gmm_k, gmm_covariance : optional
+        Fit the mixture at this k and covariance type instead of selecting.
+    precomputed_knn : tuple, optional
+        ``(indices, distances)`` of the nearest neighbours of the distinct
+        rows, to skip UMAP's own search.
+
+    Returns
+    -------
+    Segmentation
+    """
+    step = progress or (lambda name: None)
+    fc, rc, cc = config.features, config.reduce, config.cluster
+
+    step("features")
+    encoder = encoder_for(features, codebook, scaler=fc.scaler,
+                          imputer="median" if fc.imputer == "drop" else fc.imputer,
+                          knn_neighbors=fc.knn_neighbors, categorical_weight=fc.categorical_weight,
+                          scale_indicators=fc.scale_indicators)
+    X_all = encoder.fit_transform(features)
+    X, inverse = distinct_rows(X_all)
+
+    notes = []
+    step("umap")
+    if len(X) >= MIN_POINTS_TO_EMBED:
+        knn = (None, None, None) if precomputed_knn is None else (*precomputed_knn, None)
+        umap_model, embedding = fit_umap(
+            X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
+            min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,
+            precomputed_knn=knn)
+    else:
+        umap_model, embedding = None, X.copy()
+        notes.append(f"only {len(X)} distinct answer patterns: too few to embed or cluster.")
+
+    step("hdbscan")
+    h = cc.hdbscan
+    hres = fit_hdbscan(embedding, min_cluster_size=h.min_cluster_size, min_samples=h.min_samples,
+                       selection_method=h.selection_method, epsilon=h.epsilon,
+                       assign_noise=h.assign_noise)
+
+    step("gmm")
+    g = cc.gmm
+    if len(X) < MIN_POINTS_TO_EMBED:
+        k_range, cov_types = (1, 1), [g.covariance_types[0]]
+    elif gmm_k is not None:
+        k_range, cov_types = (gmm_k, gmm_k), [gmm_covariance or g.covariance_types[0]]
+    else:
+        k_range, cov_types = tuple(g.k), list(g.covariance_types)
+    gres = select_gmm(X if g.space == "features" else embedding, k=k_range, covariance_types=cov_types, criterion=g.criterion,
+                      n_init=g.n_init, random_state=stage_seed(seed, 1))
+
+    step("kmeans")
+    space = X if cc.kmeans.space == "features" else embedding
+    kmeans = fit_kmeans(space, k=cc.kmeans.k, random_state=stage_seed(seed, 2)) if len(X) >= 2 else None
+
+    return Segmentation(ids=features.index, encoder=encoder, X=X, inverse=inverse,
+                        umap=umap_model, embedding=embedding, hdbscan=hres, gmm=gres,
+                        kmeans=kmeans, notes=notes)
+
+
+def evaluate(seg: Segmentation, *, dbcv: bool = True, seed: int = 0) -> dict:
+    """Agreement between methods and internal indices, each with its space.
+
+    Returns
+    -------
+    dict
+        ``{"agreement": [...], "indices": [...], "contingency": DataFrame}``.
+    """
+    rows = []
+    h, g, k = seg.labels("hdbscan"), seg.labels("gmm"), seg.labels("kmeans")
+    pairs = [("hdbscan", "gmm", h, g), ("hdbscan", "kmeans", h, k), ("gmm", "kmeans", g, k)]
+    for a, b, la, lb in pairs:
+        if la is None or lb is None:
+            continue
+        res = agreement(la, lb)
+        rows.append({"method_a": a, "method_b": b, **res,
+                     "note": "respondents that HDBSCAN calls noise are left out" if "hdbscan" in (a, b) else ""})
+    indices = []
+    # per distinct point: indices describe the geometry the clusterers saw
+    for method, labels in (("hdbscan", seg.hdbscan.labels),
+                           ("gmm", None if seg.gmm is None else seg.gmm.labels),
+                           ("kmeans", seg.kmeans)):
+        if labels is None:
+            continue
+        indices += internal_indices(seg.embedding, labels, space_name="UMAP embedding",
+                                    method=method, random_state=seed, dbcv=dbcv)
+        indices += internal_indices(seg.X, labels, space_name="scaled feature space",
+                                    method=method, random_state=seed, dbcv=False)
+    from .cluster import contingency
+    table = contingency(h, g) if g is not None else pd.DataFrame()
+    return {"agreement": rows, "indices": indices, "contingency": table}
+
+
+__all__ = ["Segmentation", "fit_segmentation", "evaluate", "stage_seed", "distinct_rows", "NOISE", "METHODS"]
