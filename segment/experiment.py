@@ -35,6 +35,8 @@ from .pipeline import METHODS, NOISE, Segmentation, evaluate, fit_segmentation, 
 PACKAGES = ("segment", "numpy", "scipy", "pandas", "scikit-learn", "umap-learn", "hdbscan",
             "numba", "statsmodels", "matplotlib", "jinja2", "joblib")
 MODEL_FILE = "model/segmentation.pkl"
+WORK_FOLDER = "work"  # checkpoints of an unfinished run; removed when it completes
+DISPLAY_POINTS = 5000
 
 
 def package_versions() -> dict:
@@ -111,6 +113,7 @@ class Run:
     manifest: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     path: Path | None = None
+    progress: Progress | None = None
 
     @property
     def summary(self) -> list[str]:
@@ -286,9 +289,19 @@ def write_csv(path: Path, frame: pd.DataFrame, index: bool = False) -> None:
     frame.to_csv(path, index=index, float_format="%.6g", lineterminator="\n")
 
 
-def new_run_dir(config: ExperimentConfig) -> tuple[Path, Path]:
-    """(final, temporary) paths of a new run directory."""
+def open_run_dir(config: ExperimentConfig, resume=None) -> tuple[Path, Path]:
+    """(final, working) paths of a run directory.
+
+    A new run gets a fresh hidden working folder beside its final place.  To
+    resume, ``resume`` names the working folder of an interrupted run.
+    """
     parent = config.resolve(config.experiment.output) / config.experiment.name
+    if resume is not None:
+        tmp = Path(resume)
+        if not tmp.is_dir() or not tmp.name.endswith(".incomplete"):
+            raise SegmentError(f"--resume: {resume} is not the working folder of an interrupted run "
+                               f"(a folder named .<run id>.incomplete).")
+        return tmp.parent / tmp.name[1:-len(".incomplete")], tmp
     parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     final = parent / stamp
@@ -365,6 +378,28 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
         config = load_config(config, overrides)
     elif overrides:
         raise ConfigError("overrides apply to a config file; edit the ExperimentConfig directly.")
+    final = tmp = None
+    if write:
+        final, tmp = open_run_dir(config, resume)
+    try:
+        work = None if tmp is None else tmp / WORK_FOLDER
+        run = _run(config, quiet=quiet, cohort=cohort, workdir=work, resume=resume)
+        if write:
+            _finish_run(run, final, tmp, started, command)
+    except KeyboardInterrupt:
+        if tmp is not None:
+            print(f"segment: interrupted. Finished work is kept in {tmp}; continue with "
+                  f"--resume {tmp}", file=sys.stderr)
+        raise
+    except BaseException:
+        if tmp is not None and resume is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return run
+
+
+def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdir: Path | None,
+         resume) -> Run:
     progress = Progress(quiet)
     seed = np.random.SeedSequence(int(config.experiment.seed))
 
@@ -407,10 +442,17 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
         c = evaluation["contingency"]
         tables["contingency_hdbscan_gmm"] = c.rename_axis(index="hdbscan", columns=None).reset_index()
 
-    for hook in _stage_hooks():
-        hook(config=config, cohort=cohort, features=analysed, segmentation=seg, seed=seed,
-             progress=progress, tables=tables, results=results, assignments=assignments,
-             resume=resume)
+    stage_args = dict(config=config, cohort=cohort, features=analysed, segmentation=seg, seed=seed,
+                      progress=progress, tables=tables, results=results, assignments=assignments,
+                      workdir=workdir, resume=resume)
+    if config.stability.resamples > 0 and seg is not None:
+        from .stability import stability_stage
+        stability_stage(**stage_args)
+    from .profile import profile_stage
+    profile_stage(**stage_args)
+    if seg is not None:
+        with progress.stage("display embedding"):
+            tables["embedding_2d"] = display_embedding(seg, config, _child(seed, 4))
     progress.end()
 
     excluded_counts = reason[reason != ""].value_counts().to_dict()
@@ -437,48 +479,77 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
     metrics.update(results.get("metrics", {}))
     run = Run(config=config, cohort=cohort, segmentation=seg, assignments=assignments,
               tables=tables, metrics=metrics, results=results)
+    run.progress = progress
     metrics["summary"] = summary_sentences(cohort, assignments, seg, results) + results.get("summary", [])
     if circular:
         metrics["summary"].append(
             f"Outcome item(s) {', '.join(circular)} were used as clustering features "
             "(features.allow_outcome_features): their profiles are circular.")
-    if not write:
-        return run
-
-    final, tmp = new_run_dir(config)
-    try:
-        with progress.stage("write"):
-            write_run(tmp, run)
-            model = save_model(tmp, seg) if seg is not None else None
-        run.manifest = {
-            "run_id": final.name,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": command or " ".join(sys.argv),
-            "config": config.to_dict(),
-            "config_file": None if config.path is None else str(config.path),
-            "seed": int(config.experiment.seed),
-            "input": {"file": None if cohort.source is None else cohort.source.name,
-                      "sha256": cohort.sha256,
-                      "codebook": None if cohort.codebook.path is None else cohort.codebook.path.name,
-                      "codebook_sha256": None if cohort.codebook.path is None else _sha(cohort.codebook.path)},
-            "resubmissions": cohort.resubmissions,
-            "excluded_by_reason": excluded_counts,
-            "unmentioned_columns": cohort.unmentioned_columns,
-            "packages": package_versions(),
-            "model": model,
-            "stages": progress.stages,
-            "wall_seconds": time.perf_counter() - started,
-            "peak_rss_mib": peak_rss_mib(),
-        }
-        write_json(tmp / "manifest.json", run.manifest)
-        run.path = final
-        for hook in _render_hooks():
-            hook(run, tmp)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return run
+
+
+def _finish_run(run: Run, final: Path, tmp: Path, started: float, command: str | None) -> None:
+    """Write every file into the working folder, then rename it into place."""
+    progress, config, cohort = run.progress, run.config, run.cohort
+    with progress.stage("write"):
+        write_run(tmp, run)
+        model = save_model(tmp, run.segmentation) if run.segmentation is not None else None
+    run.manifest = {
+        "run_id": final.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+        "config": config.to_dict(),
+        "config_file": None if config.path is None else config.path.name,
+        "seed": int(config.experiment.seed),
+        "input": {"file": None if cohort.source is None else cohort.source.name,
+                  "sha256": cohort.sha256,
+                  "codebook": None if cohort.codebook.path is None else cohort.codebook.path.name,
+                  "codebook_sha256": None if cohort.codebook.path is None else _sha(cohort.codebook.path)},
+        "resubmissions": cohort.resubmissions,
+        "excluded_by_reason": run.metrics["cohort"]["excluded_by_reason"],
+        "unmentioned_columns": cohort.unmentioned_columns,
+        "packages": package_versions(),
+        "model": model,
+        "stages": progress.stages,
+        "wall_seconds": time.perf_counter() - started,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+    write_json(tmp / "manifest.json", run.manifest)
+    run.path = final
+    from .report import render_run
+    render_run(run, tmp)
+    shutil.rmtree(tmp / WORK_FOLDER, ignore_errors=True)
+    os.rename(tmp, final)
+
+
+def display_embedding(seg: Segmentation, config: ExperimentConfig, seed) -> pd.DataFrame:
+    """2-D coordinates of (a sample of) the distinct points, for the report's picture.
+
+    The clustering embedding is used when it is 2-D; otherwise a 2-D UMAP
+    with the same parameters is fitted on at most 5,000 distinct points.
+    No respondent id is kept: only coordinates and labels.
+    """
+    rng = np.random.default_rng(stage_seed(seed, 0))
+    n = len(seg.X)
+    sample = np.sort(rng.choice(n, DISPLAY_POINTS, replace=False)) if n > DISPLAY_POINTS else np.arange(n)
+    if seg.umap is None:
+        xy = np.zeros((len(sample), 2))
+        xy[:, : min(2, seg.embedding.shape[1])] = seg.embedding[sample, :2]
+    elif seg.embedding.shape[1] == 2:
+        xy = seg.embedding[sample]
+    else:
+        from .reduce import fit_umap
+        rc = config.reduce
+        _, xy = fit_umap(seg.X[sample], random_state=stage_seed(seed, 1), n_neighbors=rc.n_neighbors,
+                         min_dist=max(rc.min_dist, 0.1), n_components=2, metric=rc.metric)
+    weights = np.bincount(seg.inverse, minlength=n)[sample]
+    out = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "respondents": weights,
+                        "hdbscan": seg.hdbscan.labels[sample]})
+    if seg.gmm is not None:
+        out["gmm"] = seg.gmm.labels[sample]
+    if seg.kmeans is not None:
+        out["kmeans"] = seg.kmeans[sample]
+    return out
 
 
 def _sha(path: Path) -> str:
@@ -488,27 +559,3 @@ def _sha(path: Path) -> str:
 
 def _child(seed: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i,))
-
-
-def _stage_hooks() -> list:
-    """Stages after clustering (stability, profiling), in order."""
-    hooks = []
-    try:
-        from .stability import stability_stage
-        hooks.append(stability_stage)
-    except ImportError:
-        pass
-    try:
-        from .profile import profile_stage
-        hooks.append(profile_stage)
-    except ImportError:
-        pass
-    return hooks
-
-
-def _render_hooks() -> list:
-    try:
-        from .report import render_run
-        return [render_run]
-    except ImportError:
-        return []

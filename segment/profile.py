@@ -1320,3 +1320,71 @@ def _barnard_rubin_df(within, between, m, df_complete) -> float:
     if df_obs <= 0:
         return float(df_old)
     return float(df_old * df_obs / (df_old + df_obs))
+
+
+CORE_PROBABILITY = 0.5  # HDBSCAN membership probability of a "core member"
+
+
+def profile_stage(*, config, cohort, segmentation, seed, progress, tables, results, **_) -> None:
+    """The runner's profiling stage: every method's archetypes against the outcomes.
+
+    Adds the tables ``profiles``, ``tests``, ``pairwise``, ``adjusted``,
+    ``uncertainty``, ``archetypes`` and ``archetype_features`` and sets
+    ``results["profiles"]`` to the :class:`ArchetypeProfiles` of all methods.
+    """
+    seg = segmentation
+    if seg is None:
+        return
+    progress("profile")
+    pc = config.profile
+    outcomes = list(pc.outcomes) or [s.name for s in cohort.codebook.scales if s.role == "outcome"] \
+        or list(cohort.outcomes.columns)
+    cfg = ProfileConfig(outcomes=tuple(outcomes), covariates=tuple(pc.covariates),
+                        correction=pc.correction, pairwise=pc.pairwise,
+                        include_noise=pc.include_noise, pseudo_class_draws=pc.pseudo_class_draws,
+                        top_features=pc.top_features, names=pc.names)
+    if not pc.covariates:
+        covariates = None
+    else:
+        unknown = [c for c in pc.covariates if c not in cohort.covariates.columns]
+        if unknown:
+            raise SegmentError(
+                f"config key 'profile.covariates' names {', '.join(map(repr, unknown))}, not a covariate "
+                f"of the codebook. Covariates: {', '.join(cohort.covariates.columns) or 'none'}."
+            )
+        covariates = cohort.covariates.loc[seg.ids, list(pc.covariates)]
+    unknown = [o for o in outcomes if o not in cohort.outcomes.columns]
+    if unknown:
+        raise SegmentError(
+            f"config key 'profile.outcomes' names {', '.join(map(repr, unknown))}, not an outcome of the "
+            f"codebook. Outcomes: {', '.join(cohort.outcomes.columns) or 'none'}."
+        )
+    names = [str(n) for n in seg.encoder.feature_names_]
+    features = pd.DataFrame(seg.X[seg.inverse], index=seg.ids, columns=names)
+    stability = results.get("stability")
+    parts = []
+    for i, method in enumerate(("hdbscan", "gmm", "kmeans")):
+        labels = seg.labels(method)
+        if labels is None:
+            continue
+        stab = None
+        if stability is not None and len(stability):
+            stab = stability[stability["method"] == method]
+        kwargs = {}
+        if method == "gmm":
+            kwargs["posteriors"] = seg.gmm.posteriors[seg.inverse]
+        if method == "hdbscan":
+            kwargs["core"] = pd.Series(seg.hdbscan.probabilities[seg.inverse] >= CORE_PROBABILITY,
+                                       index=seg.ids)
+        parts.append(profile_archetypes(
+            pd.Series(labels, index=seg.ids), cohort.outcomes.loc[seg.ids], method=method,
+            features=features, covariates=covariates, cutoffs=cohort.codebook.cutoffs() or None,
+            stability=stab, config=cfg, seed=int(np.random.SeedSequence(
+                seed.entropy, spawn_key=tuple(seed.spawn_key) + (2, i)).generate_state(1)[0]),
+            **kwargs))
+    profiles = concat_profiles(parts)
+    results["profiles"] = profiles
+    for name in ("profiles", "tests", "pairwise", "adjusted", "uncertainty", "archetypes"):
+        tables[name] = getattr(profiles, name)
+    tables["archetype_features"] = profiles.features
+    results.setdefault("summary", []).extend(profiles.warnings)

@@ -1,0 +1,45 @@
+"""Shared fixtures: small synthetic cohorts written as real survey files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segment.synthetic import experiment_toml, planted_cohort
+
+SMMH = Path(__file__).resolve().parents[1] / "surveys" / "smmh"
+
+
+@pytest.fixture
+def make_study(tmp_path):
+    """Write a synthetic cohort, its codebook and an experiment; return the experiment path.
+
+    Keyword arguments go to :func:`segment.synthetic.planted_cohort`; ``extra``
+    is appended to the experiment file; ``answers`` (a callable) may edit
+    the answer frame before it is written.
+    """
+
+    def make(extra: str = "", answers=None, name: str = "study", **kwargs):
+        cohort = planted_cohort(**{"n": 150, **kwargs})
+        if answers is not None:
+            answers(cohort.answers)
+        folder = tmp_path / name
+        csv, codebook = cohort.write(folder, "cohort")
+        experiment = folder / "experiment.toml"
+        experiment.write_text(experiment_toml(csv.name, codebook.name, "runs", extra=extra))
+        make.cohort = cohort
+        return experiment
+
+    return make
+
+
+def run_dirs(experiment: Path) -> list[Path]:
+    """Completed run directories of an experiment (hidden working folders excluded)."""
+    root = experiment.parent / "runs"
+    return sorted(p for p in root.glob("*/*") if p.is_dir() and not p.name.startswith(".")) if root.exists() else []
+
+
+def all_entries(experiment: Path) -> list[Path]:
+    root = experiment.parent / "runs"
+    return sorted(root.rglob("*")) if root.exists() else []

@@ -1,0 +1,152 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from segment import load_cohort
+from segment.cluster import fit_hdbscan, resolve_min_cluster_size, select_gmm
+from segment.config import ExperimentConfig
+from segment.errors import ConfigError
+from segment.features import FeatureEncoder
+from segment.pipeline import distinct_rows, fit_segmentation
+from segment.synthetic import planted_cohort
+
+
+def _cohort(tmp_path, **kwargs):
+    synthetic = planted_cohort(**kwargs)
+    csv, book = synthetic.write(tmp_path)
+    return synthetic, load_cohort(csv, book)
+
+
+def _config(**sections):
+    cfg = ExperimentConfig()
+    cfg.reduce.n_components = 3
+    cfg.cluster.gmm.k = [1, 6]
+    cfg.cluster.gmm.n_init = 1
+    cfg.cluster.kmeans.k = 3
+    for dotted, value in sections.items():
+        obj = cfg
+        parts = dotted.split("__")
+        for p in parts[:-1]:
+            obj = getattr(obj, p)
+        setattr(obj, parts[-1], value)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return _cohort(tmp_path_factory.mktemp("planted"), n=300, k=3, separation=3.0, seed=5,
+                   dont_know_share=0.02)
+
+
+def test_planted_archetypes_are_recovered_by_hdbscan_and_kmeans(planted):
+    synthetic, cohort = planted
+    seg = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=1)
+    assert seg.hdbscan.n_clusters == 3
+    assert adjusted_rand_score(synthetic.truth, seg.labels("hdbscan")) >= 0.9
+    assert adjusted_rand_score(synthetic.truth, seg.labels("kmeans")) >= 0.9
+
+
+def test_planted_archetypes_are_recovered_by_the_gaussian_mixture(planted):
+    # a mixture of spherical Gaussians in the scaled feature space: BIC selects k = 3
+    synthetic, cohort = planted
+    cfg = _config(cluster__gmm__space="features", cluster__gmm__covariance_types=["spherical"])
+    seg = fit_segmentation(cohort.features, cohort.codebook, cfg, seed=1)
+    assert seg.gmm.k == 3
+    assert adjusted_rand_score(synthetic.truth, seg.labels("gmm")) >= 0.9
+
+
+def test_same_seed_same_labels_other_seed_runs_too(planted):
+    _, cohort = planted
+    a = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=7)
+    b = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=7)
+    np.testing.assert_array_equal(a.embedding, b.embedding)
+    pd.testing.assert_frame_equal(a.labels_frame(), b.labels_frame())
+
+
+def test_identical_answers_get_the_same_archetype_from_every_method(tmp_path):
+    synthetic, cohort = _cohort(tmp_path, n=120, k=3, seed=9)
+    # every respondent answers exactly like some other respondent, 5 copies of a few
+    features = pd.concat([cohort.features, cohort.features.iloc[:40],
+                          *[cohort.features.iloc[:3]] * 5])
+    features.index = pd.RangeIndex(len(features))
+    seg = fit_segmentation(features, cohort.codebook, _config(), seed=3)
+    assert len(seg.X) == 120
+    labels = seg.labels_frame()
+    keys = features.astype(str).agg("|".join, axis=1)
+    for method in labels.columns:
+        per_pattern = labels[method].groupby(keys.to_numpy()).nunique()
+        assert per_pattern.max() == 1, method
+
+
+def test_distinct_rows_round_trip():
+    X = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4]], float)
+    distinct, inverse = distinct_rows(X)
+    np.testing.assert_array_equal(distinct, [[1, 2], [3, 4], [5, 6]])
+    np.testing.assert_array_equal(distinct[inverse], X)
+
+
+def test_encoder_keeps_indicators_unscaled_and_imputes_missing_categories():
+    frame = pd.DataFrame({
+        "likert": [1.0, 2.0, 3.0, 4.0, np.nan, 5.0],
+        "colour": ["red", "blue", np.nan, "red", "blue", "red"],
+        "apps": [("a",), ("a", "b"), (), ("b",), np.nan, ("a", "b")],
+    })
+    enc = FeatureEncoder(numeric=["likert"], categorical={"colour": ["red", "blue"]},
+                         multiselect={"apps": ["a", "b"]}, categorical_weight=0.5, knn_neighbors=2)
+    X = pd.DataFrame(enc.fit_transform(frame), columns=enc.get_feature_names_out())
+    assert list(X.columns) == ["likert", "colour=red", "colour=blue", "apps=a", "apps=b", "apps_count"]
+    assert set(np.unique(X[["apps=a", "apps=b"]].iloc[[0, 1, 2, 3, 5]])) == {0.0, 1.0}
+    assert set(np.unique(X[["colour=red", "colour=blue"]].iloc[[0, 1, 3, 4, 5]])) == {0.0, 0.5}
+    assert not X.isna().any().any()                      # imputed, not left missing
+    assert abs(X["apps_count"].iloc[[0, 1, 2, 3, 5]].mean()) < 0.5
+    observed = X["likert"].iloc[[0, 1, 2, 3, 5]]
+    assert observed.iloc[0] < observed.iloc[1] < observed.iloc[2]   # scaled, order kept
+
+
+def test_min_cluster_size_as_a_share_of_respondents():
+    assert resolve_min_cluster_size(0.05, 5000) == 250
+    assert resolve_min_cluster_size(15, 5000) == 15
+    for bad in (1, 0.0, 1.5, -3, "ten"):
+        with pytest.raises(ConfigError, match="min_cluster_size"):
+            resolve_min_cluster_size(bad, 100)
+
+
+def test_hdbscan_noise_and_soft_assignment_reported_beside_labels():
+    rng = np.random.default_rng(0)
+    E = np.vstack([rng.normal(0, 0.3, (60, 2)), rng.normal(5, 0.3, (60, 2)), rng.uniform(-3, 8, (15, 2))])
+    res = fit_hdbscan(E, min_cluster_size=10, assign_noise=True)
+    assert res.n_clusters == 2 and 0 < res.noise_share < 0.2
+    noise = res.labels == -1
+    assert (res.soft_labels[noise] >= 0).all()                 # assigned beside ...
+    np.testing.assert_array_equal(res.soft_labels[~noise], res.labels[~noise])
+    assert (res.labels[noise] == -1).all()                     # ... never instead
+
+
+def test_fewer_respondents_than_min_cluster_size_means_no_archetypes():
+    res = fit_hdbscan(np.random.default_rng(0).normal(size=(8, 2)), min_cluster_size=10)
+    assert res.n_clusters == 0 and res.noise_share == 1.0
+
+
+def test_gmm_table_and_edge_of_range_warning():
+    rng = np.random.default_rng(1)
+    E = np.vstack([rng.normal(c, 0.2, (50, 2)) for c in (0, 3, 6, 9)])
+    res = select_gmm(E, k=(1, 3), covariance_types=("full",), random_state=0)
+    assert list(res.table.columns) == ["k", "covariance_type", "log_likelihood", "n_parameters", "aic",
+                                       "bic", "icl", "entropy", "smallest_share", "converged",
+                                       "degenerate", "selected"]
+    assert res.k == 3 and any("largest searched" in w for w in res.warnings)
+    wide = select_gmm(E, k=(1, 6), covariance_types=("full",), random_state=0)
+    assert wide.k == 4 and not any("largest searched" in w for w in wide.warnings)
+    row = wide.table[wide.table.selected].iloc[0]
+    assert row.icl >= row.bic and 0.9 < row.entropy <= 1.0
+
+
+def test_degenerate_component_is_flagged():
+    rng = np.random.default_rng(2)
+    # one cluster constant on the second dimension: its variance collapses
+    E = np.vstack([np.c_[rng.normal(0, 1, 80), rng.normal(0, 1, 80)],
+                   np.c_[rng.normal(8, 1, 80), np.full(80, 3.0)]])
+    res = select_gmm(E, k=(2, 2), covariance_types=("diag",), random_state=0)
+    assert bool(res.table.degenerate.iloc[0])
+    assert any("degenerate" in w for w in res.warnings)
