@@ -111,11 +111,14 @@ class StabilityConfig:
     scheme: str = "subsample"
     fraction: float = 0.8
     null_resamples: int = 0
+    null_cohorts: int = 1
+    null: str = "correlated"
     n_jobs: int = 1
     scheduler: str = ""
     max_failed_share: float = 0.2
     stable: float = 0.75
     dissolved: float = 0.5
+    precompute_knn: bool = True
 
 
 @dataclass
@@ -315,6 +318,20 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"config key 'stability.fraction' must be in (0, 1]; got {s.fraction}.")
     if s.n_jobs == 0 or s.n_jobs < -1:
         raise ConfigError(f"config key 'stability.n_jobs' must be >= 1 or -1 (all cores); got {s.n_jobs}.")
+    if s.null_resamples != 0 and s.null_resamples < 2:
+        raise ConfigError(f"config key 'stability.null_resamples' must be 0 (no null reference) or >= 2; "
+                          f"got {s.null_resamples}.")
+    _in(s.null, ("correlated", "permute"), "stability.null")
+    if s.null_cohorts < 1:
+        raise ConfigError(f"config key 'stability.null_cohorts' must be >= 1; got {s.null_cohorts}.")
+    if not 0 <= s.max_failed_share < 1:
+        raise ConfigError(f"config key 'stability.max_failed_share' must be in [0, 1); got {s.max_failed_share}.")
+    if not 0 < s.dissolved <= s.stable <= 1:
+        raise ConfigError(f"config keys 'stability.dissolved' and 'stability.stable' must satisfy "
+                          f"0 < dissolved <= stable <= 1; got {s.dissolved} and {s.stable}.")
+    if s.scheduler and s.scheduler != "local" and "://" not in s.scheduler and ":" not in s.scheduler:
+        raise ConfigError(f"config key 'stability.scheduler' must be \"\" (this machine), \"local\" (a local "
+                          f"dask cluster) or a scheduler address such as \"tcp://host:8786\"; got {s.scheduler!r}.")
     _in(cfg.profile.correction, ("holm", "fdr_bh", "bonferroni"), "profile.correction")
     _in(cfg.profile.pairwise, ("games-howell", "welch"), "profile.pairwise")
     if cfg.report.min_cell < 1:
