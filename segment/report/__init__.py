@@ -1,18 +1,35 @@
-"""The archetype report (a placeholder until the full report lands)."""
+"""The archetype report: one self-contained HTML file per run.
+
+The report is rendered from the files of a run directory only (tables,
+``metrics.json`` and ``manifest.json``; never ``assignments.csv`` or any
+other per-respondent table), through a summary dict and one Jinja2 template
+with autoescaping.  Counts below ``report.min_cell`` in cross-tables are
+suppressed by :func:`suppress_small_cells`.
+
+Examples
+--------
+>>> from segment.report import render_run_dir, figures
+>>> render_run_dir("reports/smmh/20260101-120000")        # doctest: +SKIP
+>>> figures.embedding_figure("reports/smmh/20260101-120000")  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
-import html
-from pathlib import Path
+from . import figures
+from ._data import RunData, is_run_dir, load_run_data
+from ._render import render_html, render_run, render_run_dir, render_summary_html
+from ._summary import build_summary
+from ._suppress import suppress_small_cells
 
-
-def render_run(run, folder: Path) -> Path:
-    path = Path(folder) / "report.html"
-    lines = "".join(f"<li>{html.escape(s)}</li>" for s in run.summary)
-    path.write_text(f"<!doctype html><meta charset='utf-8'><title>segment report</title><ul>{lines}</ul>",
-                    encoding="utf-8")
-    return path
-
-
-def render_summary_html(run) -> str:
-    return "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in run.summary) + "</ul>"
+__all__ = [
+    "render_run",
+    "render_run_dir",
+    "render_summary_html",
+    "render_html",
+    "build_summary",
+    "suppress_small_cells",
+    "load_run_data",
+    "is_run_dir",
+    "RunData",
+    "figures",
+]

@@ -1,0 +1,147 @@
+"""Render the summary dict into one self-contained HTML file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+from matplotlib.colors import to_hex
+
+from ._data import RunData, load_run_data, run_data_from
+from ._summary import build_summary
+
+REPORT_FILE = "report.html"
+FIGURES_FOLDER = "figures"
+TABLES_FOLDER = "tables"
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("segment.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html"], default=True),
+        undefined=jinja2.ChainableUndefined, trim_blocks=False, lstrip_blocks=False,
+    )
+
+
+def _colors(summary: dict) -> dict:
+    from .figures import archetype_color
+
+    ids = {-1}
+    for m in summary["profiles"]["methods"]:
+        ids.update(c["archetype"] for c in m["cards"])
+    return {a: to_hex(archetype_color(a)) for a in ids}
+
+
+def render_html(summary: dict, *, fragment: bool = False, rendered: str | None = None) -> str:
+    """The HTML text of a summary dict (a whole page, or a fragment for notebooks)."""
+    template = _environment().get_template("report.html")
+    rendered = rendered or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return template.render(**summary, fragment=fragment, rendered=rendered, colors=_colors(summary))
+
+
+def _atomic_write(path: Path, text: str | bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_csv(path: Path, frame) -> None:
+    _atomic_write(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _write_outputs(folder: Path, data: RunData) -> Path:
+    summary = build_summary(data, figures=True)
+    fig_dir = folder / FIGURES_FOLDER
+    fig_dir.mkdir(exist_ok=True)
+    for name, f in summary["figures"].items():
+        _atomic_write(fig_dir / f"{name}.svg", f["svg"])
+    tab_dir = folder / TABLES_FOLDER
+    derived = {"answers_suppressed": summary["data"].get("answers_frame"),
+               "contingency_hdbscan_gmm_suppressed": summary["model"].get("contingency_frame"),
+               "outcomes_apa": summary["outcomes"].get("apa_frame")}
+    crosstabs = [ct["frame"] for ct in summary["profiles"]["crosstabs"]]
+    if crosstabs:
+        import pandas as pd
+        derived["covariate_crosstab_suppressed"] = pd.concat(crosstabs, ignore_index=True)
+    derived = {k: v for k, v in derived.items() if v is not None and len(v)}
+    if derived:
+        tab_dir.mkdir(exist_ok=True)
+        for name, frame in derived.items():
+            _write_csv(tab_dir / f"{name}.csv", frame)
+    path = folder / REPORT_FILE
+    _atomic_write(path, render_html(summary))
+    return path
+
+
+def render_run(run, folder) -> Path:
+    """Write ``report.html``, ``figures/*.svg`` and ``tables/*.csv`` into a run's folder.
+
+    The report is built from the files in ``folder`` alone (never from
+    ``run``), so rendering a fresh run and re-rendering a saved one give the
+    same report.
+
+    Parameters
+    ----------
+    run : Run or None
+        The run just computed; unused except to document the call.
+    folder : str or Path
+        The run directory (or its working folder while the run is written).
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+    """
+    folder = Path(folder)
+    return _write_outputs(folder, load_run_data(folder))
+
+
+def render_run_dir(run_dir) -> Path:
+    """Re-render the report of a saved run without refitting anything.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory written by ``segment run``.
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+
+    Raises
+    ------
+    SegmentError
+        When ``run_dir`` is not a run directory.
+    """
+    return render_run(None, run_dir)
+
+
+def render_summary_html(run) -> str:
+    """The notebook view of a run: its summary and the outcome tables (no figures).
+
+    Parameters
+    ----------
+    run : Run, RunData or path of a run directory
+
+    Returns
+    -------
+    str
+        An HTML fragment.
+    """
+    data = run_data_from(run)
+    return render_html(build_summary(data, figures=False), fragment=True)

@@ -1,0 +1,242 @@
+"""The report: rendering, re-rendering, disclosure control and a real browser."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import shutil
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from segment.cli import main
+from segment.errors import SegmentError
+from segment.experiment import run_experiment
+from segment.report import (figures, load_run_data, render_run_dir, render_summary_html,
+                            suppress_small_cells)
+from segment.report._summary import SECTIONS
+from segment.synthetic import experiment_toml, planted_cohort
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+N = 150
+NAMES = [f"Zebulon{i:03d} Quillfeather" for i in range(N)]
+EMAILS = [f"zq.person{i:03d}@mailhost-example.org" for i in range(N)]
+IDENTIFIER_BLOCKS = (
+    '\n[[column]]\ncolumn = "full_name"\nname = "full_name"\nrole = "identifier"\n'
+    '\n[[column]]\ncolumn = "email"\nname = "email"\nrole = "identifier"\n'
+)
+TIME_RE = re.compile(r"<time[^>]*>.*?</time>")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A small synthetic run whose survey file holds names and e-mail addresses."""
+    folder = tmp_path_factory.mktemp("report")
+    cohort = planted_cohort(n=N, k=3, n_features=6, seed=3,
+                            outcome_means={"anxiety": [5, 8, 11], "depression": [6, 7, 9]},
+                            extra_columns={"full_name": NAMES, "email": EMAILS})
+    cohort.codebook += IDENTIFIER_BLOCKS
+    csv, book = cohort.write(folder)
+    toml = folder / "experiment.toml"
+    toml.write_text(experiment_toml(csv.name, book.name, "out", name="reporttest",
+                                    extra='\n[profile]\noutcomes = ["anxiety", "depression"]\n'
+                                          'covariates = ["age", "gender"]\n'),
+                    encoding="utf-8")
+    run = run_experiment(toml, quiet=True)
+    return run.path
+
+
+def _with_fake_stability(src: Path, dest: Path) -> Path:
+    """A copy of a run with small made-up stability outputs."""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("model"))
+    sizes = pd.read_csv(dest / "archetype_sizes.csv")
+    sizes = sizes[sizes["group"] == "archetype"]
+    rng = np.random.default_rng(0)
+    rows, null_rows, stab = [], [], []
+    for i, (m, a, n) in enumerate(zip(sizes["method"], sizes["archetype"], sizes["n"])):
+        centre = (0.9, 0.6, 0.35)[i % 3]
+        j = np.clip(rng.normal(centre, 0.08, 20), 0, 1)
+        nj = np.clip(rng.normal(0.3, 0.08, 20), 0, 1)
+        rows += [{"method": m, "resample": r, "archetype": a, "jaccard": v} for r, v in enumerate(j)]
+        null_rows += [{"method": m, "resample": r, "archetype": a, "jaccard": v} for r, v in enumerate(nj)]
+        verdict = "stable" if j.mean() >= 0.75 else ("dissolved" if j.mean() < 0.5 else "weak")
+        stab.append({"method": m, "archetype": a, "n": n, "mean_jaccard": j.mean(),
+                     "median_jaccard": np.median(j), "p10_jaccard": np.quantile(j, 0.1),
+                     "share_dissolved": np.mean(j < 0.5), "share_recovered": np.mean(j >= 0.75),
+                     "null_mean_jaccard_p95": 0.42, "verdict": verdict,
+                     "thresholds": "stable >= 0.75; dissolved < 0.5"})
+    pd.DataFrame(rows).to_csv(dest / "jaccard.csv", index=False)
+    pd.DataFrame(null_rows).to_csv(dest / "null_jaccard.csv", index=False)
+    pd.DataFrame(stab).to_csv(dest / "stability.csv", index=False)
+    pd.DataFrame({"resample": range(20), "seed": range(20), "status": "ok"}).to_csv(
+        dest / "resamples.csv", index=False)
+    metrics = json.loads((dest / "metrics.json").read_text())
+    metrics["stability"] = {"resamples": 20, "null_resamples": 20, "scheme": "subsample", "failed": 0}
+    (dest / "metrics.json").write_text(json.dumps(metrics))
+    return dest
+
+
+# --------------------------------------------------------------------------
+
+def test_suppress_small_cells_hides_a_cell_of_three():
+    table = pd.DataFrame({"gender": ["female", "male", "other"], "0": [25, 31, 3], "1": [14, 12, 0]})
+    out = suppress_small_cells(table, 10)
+    assert out.loc[2, "0"] == "<10" and out.loc[2, "1"] == "<10"
+    assert out.loc[0, "0"] == 25 and out.loc[1, "1"] == 12
+    assert list(out["gender"]) == ["female", "male", "other"]
+    assert 3 not in out.to_numpy().tolist()
+    assert suppress_small_cells(table, 5).loc[2, "0"] == "<5"
+
+
+def test_report_sections_and_disclosure(run_dir):
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    for sid, _ in SECTIONS:
+        assert f'id="{sid}"' in html
+    assert "stability not assessed" in html.lower()
+    assert "McInnes" in html and "Games" in html and "Hennig" in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html), "the report loads an external resource"
+    assert (run_dir / "figures" / "embedding.svg").is_file()
+    # no respondent id reaches the report, its figures or the tables it writes
+    ids = pd.read_csv(run_dir / "assignments.csv", dtype=str)["respondent"]
+    written = [run_dir / "report.html", *(run_dir / "figures").glob("*"), *(run_dir / "tables").glob("*")]
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        leaked = [i for i in ids if i in text]
+        assert not leaked, f"{path.name} holds respondent ids {leaked[:3]}"
+
+
+def test_identifiers_appear_nowhere_in_the_run(run_dir):
+    secrets = [v.encode() for v in NAMES + EMAILS] + [b"Quillfeather", b"mailhost-example"]
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert not any(s in data for s in secrets), f"an identifier value is in {path.name}"
+    model = joblib.load(run_dir / "model" / "segmentation.pkl")
+    blob = pickle.dumps(model)
+    assert not any(s in blob for s in secrets), "an identifier value is in the pickled model"
+
+
+def test_rerender_changes_only_the_timestamp(run_dir, monkeypatch):
+    import segment.experiment
+    import segment.pipeline
+
+    def refit(*a, **k):
+        raise AssertionError("re-rendering must not refit")
+
+    monkeypatch.setattr(segment.pipeline, "fit_segmentation", refit)
+    monkeypatch.setattr(segment.experiment, "run_experiment", refit)
+    before = (run_dir / "report.html").read_text(encoding="utf-8")
+    start = time.perf_counter()
+    assert main(["report", str(run_dir)]) == 0
+    elapsed = time.perf_counter() - start
+    after = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert elapsed < 30
+    assert TIME_RE.sub("", before) == TIME_RE.sub("", after)
+    assert not list(run_dir.glob(".report.html.*")), "a temporary file was left behind"
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "not a run directory" in err
+    with pytest.raises(SegmentError):
+        render_run_dir(tmp_path / "missing")
+
+
+def test_stability_section_renders_when_present(run_dir, tmp_path):
+    copy = _with_fake_stability(run_dir, tmp_path / "run")
+    render_run_dir(copy)
+    html = (copy / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('id="stability"'):html.index('id="profiles"')]
+    assert "Stability not assessed" not in section
+    assert 'data-figure="stability"' in section and "dissolved" in section
+    assert figures.stability_figure(copy) is not None
+    assert figures.stability_figure(run_dir) is None
+    outcomes = html[html.index('id="outcomes"'):html.index('id="methods"')]
+    assert "weak" in outcomes or "dissolved" in outcomes or "NOT STABLE" in outcomes
+
+
+def test_covariate_crosstab_is_suppressed(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("model"))
+    pd.DataFrame({"method": "hdbscan", "covariate": "gender", "level": ["female", "male", "other"] * 2,
+                  "archetype": [0, 0, 0, 1, 1, 1], "n": [40, 35, 3, 30, 33, 9]}).to_csv(
+        copy / "covariate_crosstab.csv", index=False)
+    render_run_dir(copy)
+    html = (copy / "report.html").read_text(encoding="utf-8")
+    assert "gender by HDBSCAN archetype" in html
+    table = html[html.index("gender by HDBSCAN archetype"):]
+    table = table[:table.index("</table>")]
+    assert "&lt;10" in table and ">3<" not in table and ">9<" not in table and ">40<" in table
+    written = pd.read_csv(copy / "tables" / "covariate_crosstab_suppressed.csv", dtype=str)
+    assert set(written.loc[written["level"] == "other", "n"]) == {"<10"}
+
+
+def test_small_archetype_is_flagged(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("model"))
+    arch = pd.read_csv(copy / "archetypes.csv")
+    row = arch.index[(arch["method"] == "kmeans")][0]
+    arch.loc[row, "n"] = 4
+    arch.to_csv(copy / "archetypes.csv", index=False)
+    render_run_dir(copy)
+    html = (copy / "report.html").read_text(encoding="utf-8")
+    assert "too small to interpret" in html
+
+
+def test_notebook_summary_and_figures(run_dir):
+    data = load_run_data(run_dir)
+    text = render_summary_html(data)
+    assert 'id="summary"' in text and "<html" not in text
+    for fn in (figures.embedding_figure, figures.feature_heatmap_figure, figures.model_selection_figure):
+        fig = fn(run_dir)
+        assert fig is not None and fig.axes
+    assert figures.outcome_means_figure(data, "gmm") is not None
+
+
+def test_report_in_a_real_browser(run_dir, tmp_path):
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not on PATH: install Debian's chromium package to run the browser test"
+    from playwright.sync_api import sync_playwright
+
+    stab = _with_fake_stability(run_dir, tmp_path / "stab")
+    render_run_dir(stab)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            for folder, shot in ((run_dir, "report.png"), (stab, "report_stability.png")):
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                errors = []
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                requests = []
+                page.on("request", lambda r: requests.append(r.url))
+                page.goto((folder / "report.html").as_uri())
+                page.wait_for_load_state("load")
+                assert errors == []
+                assert all(u.startswith(("file:", "data:")) for u in requests), requests
+                images = page.evaluate(
+                    "Array.from(document.images).map(i => [i.dataset.figure || i.src.slice(0, 40), "
+                    "i.complete, i.naturalWidth])")
+                assert len(images) >= 5
+                bad = [i for i in images if not (i[1] and i[2] > 0)]
+                assert not bad, f"images not decoded: {bad}"
+                svgs = page.evaluate("Array.from(document.querySelectorAll('svg')).map(s => "
+                                     "{const r = s.getBoundingClientRect(); return r.width * r.height;})")
+                assert all(a > 0 for a in svgs)
+                for sid, _ in SECTIONS:
+                    assert page.locator(f"section#{sid}").count() == 1, sid
+                    assert page.locator(f"section#{sid} h2").is_visible()
+                page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+                page.close()
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "report.png").stat().st_size > 10_000
