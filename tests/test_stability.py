@@ -1,0 +1,229 @@
+"""Stability analysis: matching, Jaccard, verdicts, execution, checkpoints."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segment import stability as st
+from segment.codebook import load_codebook
+from segment.cohort import load_cohort
+from segment.config import load_config
+from segment.errors import ConfigError, SegmentError
+from segment.experiment import select_features
+from segment.synthetic import experiment_toml, planted_cohort
+
+FAST = "\n[stability]\nresamples = {B}\nnull_resamples = {N}\nnull_cohorts = {C}\n"
+
+
+def _setup(tmp_path, *, separation=4.0, structure=True, n=150, B=8, N=4, C=1, seed=3):
+    syn = planted_cohort(n=n, k=3, separation=separation, structure=structure, seed=seed)
+    csv, toml = syn.write(tmp_path / "cohort")
+    exp = tmp_path / "exp.toml"
+    exp.write_text(experiment_toml(csv, toml, tmp_path / "out", extra=FAST.format(B=B, N=N, C=C)))
+    cfg = load_config(exp)
+    codebook = load_codebook(toml)
+    features, _ = select_features(load_cohort(csv, codebook), cfg)
+    return cfg, codebook, features
+
+
+def _same(a, b):
+    for name, frame in a.tables().items():
+        other = b.tables()[name]
+        if name == "resamples":
+            frame, other = frame.drop(columns="seconds"), other.drop(columns="seconds")
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), other.reset_index(drop=True), obj=name)
+
+
+# --------------------------------------------------------------------------
+# matching and Jaccard on hand-made labelings
+
+def test_jaccard_known_values():
+    original = np.array([0, 0, 0, 0, 1, 1, 1, -1])
+    resample = np.array([5, 5, 5, 7, 7, 7, 7, 7])
+    t = st.jaccard_table(original, resample)
+    # cluster 0 = {0,1,2,3}; 5 = {0,1,2}; 7 = {3,4,5,6,7}
+    assert t.loc[0, 5] == pytest.approx(3 / 4)
+    assert t.loc[0, 7] == pytest.approx(1 / 8)
+    # cluster 1 = {4,5,6} (noise row 7 is not a member); 7 holds it and 2 more
+    assert t.loc[1, 7] == pytest.approx(3 / 5)
+    m = st.match_clusters(original, resample)
+    assert m.set_index("archetype").loc[0, "matched"] == 5
+    assert m.set_index("archetype").loc[1, "jaccard"] == pytest.approx(3 / 5)
+
+
+def test_noise_is_not_a_cluster_and_empty_resample_dissolves():
+    original = np.array([0, 0, 1, 1, -1, -1])
+    resample = np.array([-1, -1, -1, -1, -1, -1])
+    m = st.match_clusters(original, resample)
+    assert m["jaccard"].tolist() == [0.0, 0.0] and (m["matched"] == -1).all()
+    # noise on the resample side leaves members out of its clusters
+    m = st.match_clusters(np.array([0, 0, 0, 0]), np.array([1, 1, -1, -1]))
+    assert m["jaccard"].iloc[0] == pytest.approx(0.5)
+    # an archetype not drawn at all has no Jaccard
+    m = st.match_clusters(np.array([0, 0]), np.array([0, 0]), archetypes=[0, 3])
+    assert np.isnan(m.set_index("archetype").loc[3, "jaccard"])
+
+
+def test_identical_partitions_up_to_renaming():
+    a = np.array([0, 0, 1, 1, 2, 2])
+    b = np.array([2, 2, 0, 0, 1, 1])
+    m = st.match_clusters(a, b)
+    assert m["jaccard"].tolist() == [1.0, 1.0, 1.0]
+    assert m["matched"].tolist() == [2, 0, 1]
+
+
+def test_exact_knn_is_exact():
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    idx, d = st.exact_knn(X, 5)
+    assert (idx[:, 0] == np.arange(60)).all() and (d[:, 0] == 0).all()
+    full = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    expect = np.sort(full, axis=1)[:, :5]
+    assert np.allclose(d, expect, atol=1e-5)
+
+
+def test_permuted_cohort_keeps_every_column():
+    frame = pd.DataFrame({"a": [1.0, 2, 3, 4, np.nan, 5], "b": [5.0, 4, 3, 2, 1, 1],
+                          "c": list("xyzxyz")})
+    for how in ("permute", "correlated"):
+        out = st._permuted(frame, np.random.SeedSequence(1), how)
+        for col in frame:
+            assert sorted(out[col].dropna().tolist()) == sorted(frame[col].dropna().tolist())
+            assert out[col].isna().sum() == frame[col].isna().sum()
+
+
+# --------------------------------------------------------------------------
+# the analysis
+
+def test_planted_archetypes_are_stable(tmp_path):
+    cfg, codebook, features = _setup(tmp_path, separation=4.0, B=10, N=4)
+    res = st.bootstrap_stability(features, codebook, cfg, cfg.experiment.seed, n_jobs=1)
+    h = res.stability[res.stability["method"] == "hdbscan"]
+    assert len(h) >= 2
+    assert (h["mean_jaccard"] >= 0.85).all()
+    assert (h["verdict"] == "stable").all()
+    assert set(res.stability.columns) >= {"method", "archetype", "n", "mean_jaccard", "median_jaccard",
+                                          "p10_jaccard", "share_dissolved", "share_recovered",
+                                          "null_mean_jaccard_p95", "verdict", "thresholds"}
+    r = res.respondent_stability
+    assert r["stability"].between(0, 1).all() and (r["n_resamples_drawn"] > 0).all()
+    assert set(res.jaccard["method"]) == set(st.METHODS)
+    assert any("HDBSCAN" in s and "stable" in s for s in res.summary)
+
+
+def test_structure_free_cohort_has_no_stable_archetype(tmp_path):
+    cfg, codebook, features = _setup(tmp_path, structure=False, n=180, B=10, N=6, C=2)
+    res = st.bootstrap_stability(features, codebook, cfg, cfg.experiment.seed, n_jobs=2)
+    t = res.stability
+    assert len(res.null_jaccard) > 0
+    claims = t[t["method"] != "kmeans"]
+    assert not (claims["verdict"] == "stable").any()
+    # whatever reaches the Jaccard threshold does so no better than structure-free data
+    high = claims[claims["mean_jaccard"] >= cfg.stability.stable]
+    assert (~high["exceeds_null"]).all()
+    # K-Means slices a continuum reproducibly; the null reference shows it is no evidence
+    k = t[t["method"] == "kmeans"]
+    assert (k["null_mean_jaccard_p95"] >= 0.9).all()
+
+
+def test_same_numbers_for_any_n_jobs_and_local_dask(tmp_path):
+    pytest.importorskip("distributed")
+    cfg, codebook, features = _setup(tmp_path, B=6, N=3)
+    one = st.bootstrap_stability(features, codebook, cfg, 11, n_jobs=1)
+    two = st.bootstrap_stability(features, codebook, cfg, 11, n_jobs=2)
+    _same(one, two)
+    dask = st.bootstrap_stability(features, codebook, cfg, 11, n_jobs=2, scheduler="local")
+    _same(one, dask)
+
+
+def test_interrupt_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    cfg, codebook, features = _setup(tmp_path, B=8, N=3)
+    full = st.bootstrap_stability(features, codebook, cfg, 5, n_jobs=1)
+
+    calls = {"n": 0}
+
+    def stop_after_four(done, total):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the null fit and 4 resamples
+            raise KeyboardInterrupt
+
+    work = tmp_path / "work"
+    monkeypatch.setattr(st, "_after_checkpoint", stop_after_four)
+    with pytest.raises(st.StabilityInterrupted) as info:
+        st.bootstrap_stability(features, codebook, cfg, 5, n_jobs=1, workdir=work)
+    assert info.value.kept == 4
+    assert len(list((work / "checkpoints").glob("*resample_*.npz"))) == 4
+
+    monkeypatch.setattr(st, "_after_checkpoint", lambda done, total: None)
+    refits = []
+    real = st._fit_one
+    monkeypatch.setattr(st, "_fit_one", lambda *a, **k: refits.append(1) or real(*a, **k))
+    resumed = st.bootstrap_stability(features, codebook, cfg, 5, n_jobs=1, workdir=work)
+    assert len(refits) == 8 + 3 + 1 - 4  # only what was missing (and the null cohort's own fit)
+    assert resumed.metrics["reused_from_checkpoints"] == 4
+    _same(full, resumed)
+
+    # another seed does not match the checkpoints
+    with pytest.raises(SegmentError, match="fingerprint"):
+        st.bootstrap_stability(features, codebook, cfg, 6, n_jobs=1, workdir=work)
+
+
+def test_failed_resamples_are_recorded(tmp_path, monkeypatch):
+    cfg, codebook, features = _setup(tmp_path, B=6, N=0)
+    real = st.fit_segmentation
+
+    def flaky(sub, *a, **k):
+        if sub.index[0] == features.index[0] and len(sub) < len(features):
+            raise RuntimeError("injected failure")
+        return real(sub, *a, **k)
+
+    monkeypatch.setattr(st, "fit_segmentation", flaky)
+    drawn_first = [0 in st._draw(len(features), "subsample", 0.8, np.random.default_rng(
+        np.random.SeedSequence(7, spawn_key=(1, b, 9)))) for b in range(6)]
+    n_fail = int(sum(drawn_first))
+    cfg.stability.max_failed_share = 0.99
+    res = st.bootstrap_stability(features, codebook, cfg, 7, n_jobs=1)
+    per = res.resamples.drop_duplicates("resample")
+    assert int((per["status"] == "failed").sum()) == n_fail > 0
+    assert per.loc[per["status"] == "failed", "reason"].str.contains("injected failure").all()
+    assert res.metrics["failed"] == n_fail
+
+    cfg.stability.max_failed_share = 0.0
+    with pytest.raises(SegmentError, match="max_failed_share"):
+        st.bootstrap_stability(features, codebook, cfg, 7, n_jobs=1)
+
+
+# --------------------------------------------------------------------------
+# bad input
+
+def test_bad_settings(tmp_path):
+    cfg, codebook, features = _setup(tmp_path)
+    cfg.stability.resamples = 1
+    with pytest.raises(ConfigError, match="stability.resamples"):
+        st.bootstrap_stability(features, codebook, cfg, 0)
+    cfg.stability.resamples = 4
+    for bad in (0.0, 1.5, -0.2):
+        cfg.stability.fraction = bad
+        with pytest.raises(ConfigError, match="stability.fraction"):
+            st.bootstrap_stability(features, codebook, cfg, 0)
+
+
+def test_unreachable_scheduler_fails_fast(tmp_path):
+    pytest.importorskip("distributed")
+    cfg, codebook, features = _setup(tmp_path, B=2, N=0)
+    started = time.perf_counter()
+    with pytest.raises(SegmentError, match="scheduler"):
+        st.bootstrap_stability(features, codebook, cfg, 0, scheduler="tcp://127.0.0.1:9")
+    assert time.perf_counter() - started < 30
+
+
+def test_stage_does_nothing_without_resamples(tmp_path):
+    cfg, codebook, features = _setup(tmp_path)
+    cfg.stability.resamples = 0
+    tables, results = {}, {}
+    st.stability_stage(config=cfg, cohort=None, features=features, segmentation=object(), seed=None,
+                       progress=lambda name: None, tables=tables, results=results, assignments=None)
+    assert tables == {} and results == {}
