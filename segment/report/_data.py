@@ -19,7 +19,8 @@ from ..errors import SegmentError
 PER_RESPONDENT = frozenset({"assignments", "respondent_stability"})
 DEFAULT_MIN_CELL = 10
 METHODS = ("hdbscan", "gmm", "kmeans")
-METHOD_LABELS = {"hdbscan": "HDBSCAN", "gmm": "Gaussian mixture", "kmeans": "K-Means"}
+METHOD_LABELS = {"hdbscan": "HDBSCAN", "gmm": "Gaussian mixture", "kmeans": "K-Means",
+                 "gmm_reselected": "Gaussian mixture (k re-selected per resample)"}
 
 
 @dataclass

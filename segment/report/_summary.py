@@ -227,7 +227,27 @@ def _stability_section(data: RunData) -> dict:
     thr = st["thresholds"].dropna().astype(str).iloc[0] if "thresholds" in st and st["thresholds"].notna().any() else ""
     metrics = data.metrics.get("stability") or {}
     facts = [(k.replace("_", " "), _fact(v)) for k, v in metrics.items() if not isinstance(v, (dict, list))]
-    return {"assessed": True, "facts": facts, "thresholds": thr,
+    if isinstance(metrics.get("thresholds"), dict):
+        facts.append(("thresholds", ", ".join(f"{k} = {v}" for k, v in metrics["thresholds"].items())))
+    per_method = None
+    pm = metrics.get("per_method")
+    if isinstance(pm, dict) and pm:
+        rows = []
+        for method, d in pm.items():
+            if not isinstance(d, dict):
+                continue
+            rows.append({"method": METHOD_LABELS.get(method, method),
+                         "archetypes": fmt.integer(d.get("n_archetypes")), "stable": fmt.integer(d.get("n_stable")),
+                         "weak": fmt.integer(d.get("n_weak")), "dissolved": fmt.integer(d.get("n_dissolved")),
+                         "median ARI": fmt.num(d.get("median_ari"), 2), "median AMI": fmt.num(d.get("median_ami"), 2),
+                         "null 95th pct": fmt.num(d.get("null_mean_jaccard_p95"), 2)})
+        if rows:
+            per_method = fmt.table(pd.DataFrame(rows), caption="Stability per method",
+                                   numeric=["archetypes", "stable", "weak", "dissolved", "median ARI",
+                                            "median AMI", "null 95th pct"],
+                                   note="Median ARI / AMI: agreement of each resample's partition with the "
+                                        "original one on the shared respondents.")
+    return {"assessed": True, "facts": facts, "thresholds": thr, "per_method": per_method,
             "table": fmt.table(f, caption="Cluster-wise stability (Jaccard similarity of each archetype with "
                                           "its best match over resamples; Hennig, 2007)",
                                row_classes=classes,

@@ -169,9 +169,10 @@ def stability_figure(run) -> Figure | None:
     """Per-archetype Jaccard similarities over resamples against the null reference.
 
     Each archetype's box shows the Jaccard similarity of its best match in
-    every resample; the grey box beside it is the same under the null
-    reference (structure destroyed).  Dashed lines mark the dissolved (0.5)
-    and stable (0.75) thresholds of Hennig (2007).
+    every resample; the grey box ("null") pools the archetypes found under
+    the null reference (structure destroyed), and the dotted line is the 95th
+    percentile of their mean Jaccard.  Dashed lines mark the dissolved (0.5)
+    and stable (0.75) thresholds (Hennig, 2007).
 
     Returns
     -------
@@ -185,30 +186,37 @@ def stability_figure(run) -> Figure | None:
     null = data.table("null_jaccard")
     dissolved, stable = _thresholds(data)
     methods = [m for m in ("hdbscan", "gmm", "kmeans") if m in set(jac["method"])]
-    widths = [max(len(set(jac.loc[jac["method"] == m, "archetype"])), 2) for m in methods]
+    widths = [len(set(jac.loc[jac["method"] == m, "archetype"])) + 1 for m in methods]
     with rc_context(_STYLE):
         fig = _figure(min(1.0 + 0.75 * sum(widths) + 0.6 * len(methods), 11), 3.2)
         axes = fig.subplots(1, len(methods), squeeze=False, sharey=True, width_ratios=widths)[0]
+        stab = data.table("stability")
         for ax, method in zip(axes, methods):
             part = jac[jac["method"] == method]
             archetypes = sorted(set(part["archetype"]))
             for i, a in enumerate(archetypes):
                 vals = part.loc[part["archetype"] == a, "jaccard"].dropna().to_numpy(float)
                 if len(vals):
-                    bp = ax.boxplot(vals, positions=[i - 0.17], widths=0.3, patch_artist=True,
+                    bp = ax.boxplot(vals, positions=[i], widths=0.55, patch_artist=True,
                                     showfliers=True, flierprops={"markersize": 2})
                     _colour_box(bp, archetype_color(a))
-                if len(null) and "jaccard" in null:
-                    nv = null.loc[(null["method"] == method) & (null["archetype"] == a), "jaccard"]
-                    nv = nv.dropna().to_numpy(float)
-                    if len(nv):
-                        bp = ax.boxplot(nv, positions=[i + 0.17], widths=0.3, patch_artist=True,
-                                        showfliers=False)
-                        _colour_box(bp, NULL_COLOR, alpha=0.35)
-            for y, name in ((dissolved, "dissolved"), (stable, "stable")):
+            ticks = [str(a) for a in archetypes]
+            nv = np.array([])
+            if len(null) and "jaccard" in null:
+                nv = null.loc[null["method"] == method, "jaccard"].dropna().to_numpy(float)
+            if len(nv):
+                bp = ax.boxplot(nv, positions=[len(archetypes)], widths=0.55, patch_artist=True,
+                                showfliers=False)
+                _colour_box(bp, NULL_COLOR, alpha=0.45)
+                ticks.append("null")
+            if len(stab) and "null_mean_jaccard_p95" in stab:
+                p95 = stab.loc[stab["method"] == method, "null_mean_jaccard_p95"].dropna()
+                if len(p95):
+                    ax.axhline(float(p95.iloc[0]), ls=":", lw=1.1, color=NULL_COLOR)
+            for y in (dissolved, stable):
                 ax.axhline(y, ls="--", lw=0.9, color="#444444")
-            ax.set_xticks(range(len(archetypes)), [str(a) for a in archetypes])
-            ax.set_xlim(-0.6, len(archetypes) - 0.4)
+            ax.set_xticks(range(len(ticks)), ticks)
+            ax.set_xlim(-0.6, len(ticks) - 0.4)
             ax.set_xlabel("archetype")
             ax.set_title(METHOD_LABELS.get(method, method))
             ax.set_ylim(0, 1.02)
@@ -218,9 +226,10 @@ def stability_figure(run) -> Figure | None:
         axes[-1].text(1.0, dissolved, f" dissolved < {dissolved:g}", transform=axes[-1].get_yaxis_transform(),
                       va="center", ha="left", fontsize=7)
         if len(null):
+            from matplotlib.lines import Line2D
             from matplotlib.patches import Patch
-            axes[0].legend(handles=[Patch(color="#777777", alpha=0.9, label="resamples"),
-                                    Patch(color=NULL_COLOR, alpha=0.35, label="null reference")],
+            axes[0].legend(handles=[Patch(color=NULL_COLOR, alpha=0.45, label="null reference (all archetypes)"),
+                                    Line2D([], [], ls=":", color=NULL_COLOR, label="null 95th pct of mean J")],
                            loc="lower left")
     return fig
 
