@@ -71,7 +71,8 @@ def fit_hdbscan(E: np.ndarray, *, min_cluster_size=0.05, min_samples=None,
     min_cluster_size : int or float
         An int >= 2, or a share of ``n`` in (0, 1).
     min_samples : int or None
-        Defaults to ``min_cluster_size`` (as in hdbscan).
+        Neighbours of the core distance; 0 or None means ``min_cluster_size``
+        (hdbscan's default).
     selection_method : {"eom", "leaf"}
     epsilon : float
         ``cluster_selection_epsilon``.

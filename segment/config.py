@@ -68,7 +68,7 @@ class HDBSCANConfig:
     """``[cluster.hdbscan]``."""
 
     min_cluster_size: int | float = 0.05
-    min_samples: int = 0
+    min_samples: int = 10
     selection_method: str = "eom"
     epsilon: float = 0.0
     assign_noise: bool = False
@@ -301,6 +301,9 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"config key 'reduce.min_dist' must be >= 0; got {cfg.reduce.min_dist}.")
     from .cluster import resolve_min_cluster_size
     resolve_min_cluster_size(cfg.cluster.hdbscan.min_cluster_size, 1000)
+    if cfg.cluster.hdbscan.min_samples < 0:
+        raise ConfigError(f"config key 'cluster.hdbscan.min_samples' must be >= 1, or 0 for min_cluster_size; "
+                          f"got {cfg.cluster.hdbscan.min_samples}.")
     _in(cfg.cluster.hdbscan.selection_method, ("eom", "leaf"), "cluster.hdbscan.selection_method")
     _in(cfg.cluster.gmm.criterion, ("bic", "icl"), "cluster.gmm.criterion")
     k = cfg.cluster.gmm.k
