@@ -8,6 +8,7 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import warnings
@@ -40,7 +41,9 @@ def _dotted_overrides(extra: list[str]) -> dict:
 
 
 def _cmd_run(args, extra) -> int:
+    from .config import load_config
     from .experiment import run_experiment
+    from .sweep import run_sweep
 
     overrides = _dotted_overrides(extra)
     if args.seed is not None:
@@ -52,11 +55,39 @@ def _cmd_run(args, extra) -> int:
     if args.scheduler is not None:
         overrides["stability.scheduler"] = args.scheduler
     command = "segment " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    run = run_experiment(args.config, overrides=overrides, quiet=args.quiet, command=command,
-                         resume=args.resume)
+    config = load_config(args.config, overrides)
+    if config.sweep:
+        sweep = run_sweep(config, quiet=args.quiet, command=command)
+        print(sweep.table.drop(columns=["run", "silhouette_space"]).to_string(index=False))
+        print(sweep.rule)
+        chosen = "none" if sweep.selected is None else sweep.table.loc[sweep.selected, "setting"]
+        print(f"Selected: {chosen}")
+        print(f"Sweep written to {os.path.relpath(sweep.path)}")
+        return 0
+    run = run_experiment(config, quiet=args.quiet, command=command, resume=args.resume)
     for line in run.summary:
         print(line)
-    print(f"Run written to {run.path}")
+    print(f"Run written to {os.path.relpath(run.path)}")
+    return 0
+
+
+def _cmd_runs(args, extra) -> int:
+    from .runs import list_runs
+
+    table = list_runs(args.folder)
+    if table.empty:
+        print(f"no runs under {args.folder}")
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0
+
+
+def _cmd_compare(args, extra) -> int:
+    from .runs import compare_runs
+
+    for name, table in compare_runs(args.a, args.b).items():
+        print(f"\n{name}")
+        print("  (no differences)" if table.empty else table.to_string(index=False))
     return 0
 
 
@@ -65,6 +96,34 @@ def _cmd_report(args, extra) -> int:
 
     path = render_run_dir(args.run_dir)
     print(f"Report written to {path}")
+    return 0
+
+
+def _cmd_replicate(args, extra) -> int:
+    from .replicate import replicate, split_half
+
+    command = "segment " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if args.split_half:
+        if args.cohort or args.codebook:
+            raise ConfigError("--split-half replicates on half of the experiment's own cohort: "
+                              "leave out --cohort and --codebook.")
+        run, rep = split_half(args.target, seed=args.seed, overrides=_dotted_overrides(extra),
+                              quiet=args.quiet, command=command)
+        print(f"Run on half A written to {os.path.relpath(run.path)}")
+    else:
+        if extra:
+            raise ConfigError(f"unrecognised arguments: {' '.join(extra)} "
+                              "(config overrides apply to --split-half only).")
+        if not args.cohort:
+            raise ConfigError("segment replicate RUN_DIR needs --cohort NEW_SURVEY_FILE "
+                              "(or: segment replicate --split-half EXPERIMENT.toml).")
+        rep = replicate(args.target, args.cohort, args.codebook, seed=args.seed)
+    for warning in rep.warnings:
+        print(f"segment: warning: {warning}", file=sys.stderr)
+    for method in rep.summary["methods"]:
+        print(method["verdict"])
+    print(rep.verdict)
+    print(f"Replication written to {os.path.relpath(rep.path)}")
     return 0
 
 
@@ -87,13 +146,40 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-render report.html of a run without refitting")
     report.add_argument("run_dir")
     report.set_defaults(func=_cmd_report)
+
+    rep = sub.add_parser(
+        "replicate", help="carry a run's model to a new cohort, refit there and compare",
+        description="Assign a new cohort with a run's saved model, fit the same experiment on the new "
+                    "cohort alone, and compare: prediction strength, matched archetypes, shares and "
+                    "outcome differences. Written to RUN_DIR/replications/<id>/. With --split-half, "
+                    "TARGET is an experiment file: it is run on a seeded random half of its cohort "
+                    "and replicated on the other half (config overrides as for 'run').")
+    rep.add_argument("target", metavar="RUN_DIR", help="run directory (with --split-half: experiment file)")
+    rep.add_argument("--cohort", help="the new cohort's survey file")
+    rep.add_argument("--codebook", help="its codebook (default: the run's, found by checksum beside the "
+                                        "survey file or in the run directory)")
+    rep.add_argument("--split-half", action="store_true",
+                     help="split the experiment's cohort in two halves: fit on one, replicate on the other")
+    rep.add_argument("--seed", type=int, help="seed of the refit, or of the split with --split-half "
+                                              "(default: the experiment's seed)")
+    rep.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    rep.set_defaults(func=_cmd_replicate)
+
+    runs = sub.add_parser("runs", help="list runs with their key figures")
+    runs.add_argument("folder", nargs="?", default="reports")
+    runs.set_defaults(func=_cmd_runs)
+
+    compare = sub.add_parser("compare", help="compare two runs: parameters, archetypes, stability, profiles")
+    compare.add_argument("a")
+    compare.add_argument("b")
+    compare.set_defaults(func=_cmd_compare)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "run":
+    if extra and args.command not in ("run", "replicate"):
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
@@ -102,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"segment: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("segment: interrupted; no run directory was written for the unfinished run.", file=sys.stderr)
+        print("segment: interrupted; the unfinished run was not written as a run directory.", file=sys.stderr)
         return 130
 
 

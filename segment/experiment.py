@@ -215,6 +215,24 @@ def assignments_table(cohort: Cohort, reason: pd.Series, seg: Segmentation | Non
     return out
 
 
+def covariate_crosstab(cohort: Cohort, assignments: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each level of each categorical covariate per archetype (long form).
+
+    Shareable only after small-cell suppression, which the report applies.
+    """
+    rows = []
+    analysed = assignments[~assignments["excluded"]]
+    categorical = [c for c in cohort.covariates.columns if cohort.covariates[c].dtype == object]
+    for method, col in (("hdbscan", "hdbscan_label"), ("gmm", "gmm_component"), ("kmeans", "kmeans_cluster")):
+        if col not in analysed or analysed[col].isna().all():
+            continue
+        for cov in categorical:
+            table = pd.crosstab(cohort.covariates.loc[analysed.index, cov], analysed[col].astype(int))
+            rows += [{"method": method, "covariate": cov, "level": str(level), "archetype": int(a), "n": int(n)}
+                     for level, counts in table.iterrows() for a, n in counts.items()]
+    return pd.DataFrame(rows, columns=["method", "covariate", "level", "archetype", "n"])
+
+
 def archetype_sizes(assignments: pd.DataFrame) -> pd.DataFrame:
     rows = []
     analysed = assignments[~assignments["excluded"]]
@@ -289,13 +307,16 @@ def write_csv(path: Path, frame: pd.DataFrame, index: bool = False) -> None:
     frame.to_csv(path, index=index, float_format="%.6g", lineterminator="\n")
 
 
-def open_run_dir(config: ExperimentConfig, resume=None) -> tuple[Path, Path]:
+def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Path, Path]:
     """(final, working) paths of a run directory.
 
-    A new run gets a fresh hidden working folder beside its final place.  To
-    resume, ``resume`` names the working folder of an interrupted run.
+    A new run gets a fresh hidden working folder beside its final place,
+    ``<output>/<name>/<timestamp>`` unless ``place`` gives ``(folder, name)``.
+    To resume, ``resume`` names the working folder of an interrupted run.
     """
     parent = config.resolve(config.experiment.output) / config.experiment.name
+    if place is not None:
+        parent = Path(place[0])
     if resume is not None:
         tmp = Path(resume)
         if not tmp.is_dir() or not tmp.name.endswith(".incomplete"):
@@ -303,7 +324,7 @@ def open_run_dir(config: ExperimentConfig, resume=None) -> tuple[Path, Path]:
                                f"(a folder named .<run id>.incomplete).")
         return tmp.parent / tmp.name[1:-len(".incomplete")], tmp
     parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S") if place is None else place[1]
     final = parent / stamp
     i = 1
     while final.exists() or (parent / f".{final.name}.incomplete").exists():
@@ -348,7 +369,8 @@ def write_run(tmp: Path, run: Run) -> None:
 
 def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | None = None,
                    quiet: bool = True, write: bool = True, command: str | None = None,
-                   cohort: Cohort | None = None, resume: str | Path | None = None) -> Run:
+                   cohort: Cohort | None = None, resume: str | Path | None = None,
+                   memory=None, place: tuple | None = None) -> Run:
     """Run an experiment end to end and write its run directory.
 
     Parameters
@@ -368,6 +390,11 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
     resume : str or Path, optional
         The working folder of an interrupted run whose finished resamples
         are reused.
+    memory : joblib.Memory, optional
+        Content-addressed cache of fitted stages (used by sweeps).
+    place : (Path, str), optional
+        Folder and name of the run directory instead of
+        ``<output>/<name>/<timestamp>``.
 
     Returns
     -------
@@ -380,10 +407,10 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
         raise ConfigError("overrides apply to a config file; edit the ExperimentConfig directly.")
     final = tmp = None
     if write:
-        final, tmp = open_run_dir(config, resume)
+        final, tmp = open_run_dir(config, resume, place)
     try:
         work = None if tmp is None else tmp / WORK_FOLDER
-        run = _run(config, quiet=quiet, cohort=cohort, workdir=work, resume=resume)
+        run = _run(config, quiet=quiet, cohort=cohort, workdir=work, resume=resume, memory=memory)
         if write:
             _finish_run(run, final, tmp, started, command)
     except KeyboardInterrupt:
@@ -399,7 +426,7 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
 
 
 def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdir: Path | None,
-         resume) -> Run:
+         resume, memory=None) -> Run:
     progress = Progress(quiet)
     seed = np.random.SeedSequence(int(config.experiment.seed))
 
@@ -422,7 +449,8 @@ def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdi
 
     seg = None
     if len(analysed) >= 2:
-        seg = fit_segmentation(analysed, cohort.codebook, config, _child(seed, 0), progress=progress)
+        seg = fit_segmentation(analysed, cohort.codebook, config, _child(seed, 0), progress=progress,
+                               memory=memory)
     progress("evaluate")
     evaluation = evaluate(seg, dbcv=config.cluster.dbcv, seed=stage_seed(_child(seed, 0), 9)) if seg else \
         {"agreement": [], "indices": [], "contingency": pd.DataFrame()}
@@ -438,6 +466,7 @@ def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdi
         "missingness": cohort.missingness,
         "answers": cohort.answers,
     }
+    tables["covariate_crosstab"] = covariate_crosstab(cohort, assignments)
     if len(evaluation["contingency"]):
         c = evaluation["contingency"]
         tables["contingency_hdbscan_gmm"] = c.rename_axis(index="hdbscan", columns=None).reset_index()

@@ -96,9 +96,13 @@ def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return X[np.sort(first)], rank[inverse.ravel()]
 
 
+def _fit_encoder(encoder: FeatureEncoder, features: pd.DataFrame):
+    return encoder, encoder.fit_transform(features)
+
+
 def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
                      progress=None, gmm_k: int | None = None, gmm_covariance: str | None = None,
-                     precomputed_knn=None) -> Segmentation:
+                     precomputed_knn=None, memory=None) -> Segmentation:
     """Fit features, UMAP, HDBSCAN, GMM and K-Means on a feature frame.
 
     Parameters
@@ -117,6 +121,10 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     precomputed_knn : tuple, optional
         ``(indices, distances)`` of the nearest neighbours of the distinct
         rows, to skip UMAP's own search.
+    memory : joblib.Memory, optional
+        A content-addressed cache: a stage whose inputs and parameters are
+        unchanged is read from it instead of refitted (a sweep over HDBSCAN
+        parameters fits UMAP once).
 
     Returns
     -------
@@ -125,19 +133,22 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     step = progress or (lambda name: None)
     fc, rc, cc = config.features, config.reduce, config.cluster
 
+    def cached(func):
+        return func if memory is None else memory.cache(func)
+
     step("features")
     encoder = encoder_for(features, codebook, scaler=fc.scaler,
                           imputer="median" if fc.imputer == "drop" else fc.imputer,
                           knn_neighbors=fc.knn_neighbors, categorical_weight=fc.categorical_weight,
                           scale_indicators=fc.scale_indicators)
-    X_all = encoder.fit_transform(features)
+    encoder, X_all = cached(_fit_encoder)(encoder, features)
     X, inverse = distinct_rows(X_all)
 
     notes = []
     step("umap")
     if len(X) >= MIN_POINTS_TO_EMBED:
         knn = (None, None, None) if precomputed_knn is None else (*precomputed_knn, None)
-        umap_model, embedding = fit_umap(
+        umap_model, embedding = cached(fit_umap)(
             X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
             min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,
             precomputed_knn=knn)
@@ -147,7 +158,7 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
 
     step("hdbscan")
     h = cc.hdbscan
-    hres = fit_hdbscan(embedding, min_cluster_size=h.min_cluster_size, min_samples=h.min_samples,
+    hres = cached(fit_hdbscan)(embedding, min_cluster_size=h.min_cluster_size, min_samples=h.min_samples,
                        selection_method=h.selection_method, epsilon=h.epsilon,
                        assign_noise=h.assign_noise)
 
@@ -159,12 +170,12 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
         k_range, cov_types = (gmm_k, gmm_k), [gmm_covariance or g.covariance_types[0]]
     else:
         k_range, cov_types = tuple(g.k), list(g.covariance_types)
-    gres = select_gmm(X if g.space == "features" else embedding, k=k_range, covariance_types=cov_types, criterion=g.criterion,
+    gres = cached(select_gmm)(X if g.space == "features" else embedding, k=k_range, covariance_types=cov_types, criterion=g.criterion,
                       n_init=g.n_init, random_state=stage_seed(seed, 1))
 
     step("kmeans")
     space = X if cc.kmeans.space == "features" else embedding
-    kmeans = fit_kmeans(space, k=cc.kmeans.k, random_state=stage_seed(seed, 2)) if len(X) >= 2 else None
+    kmeans = cached(fit_kmeans)(space, k=cc.kmeans.k, random_state=stage_seed(seed, 2)) if len(X) >= 2 else None
 
     return Segmentation(ids=features.index, encoder=encoder, X=X, inverse=inverse,
                         umap=umap_model, embedding=embedding, hdbscan=hres, gmm=gres,

@@ -921,13 +921,14 @@ def stability_stage(*, config, cohort, features, segmentation, seed, progress, t
     Adds the tables ``stability``, ``respondent_stability``, ``resamples``,
     ``jaccard`` and ``null_jaccard``; sets ``results["stability"]``,
     ``results["metrics"]["stability"]`` and appends summary sentences.
-    Checkpoints go to ``resume`` when given (finishing an interrupted run),
-    else to ``workdir``.
+    Checkpoints go to ``workdir``, the run's working folder; when the run
+    resumes an interrupted one, that folder already holds the finished
+    resamples and they are not redone.
     """
     if config.stability.resamples == 0 or segmentation is None:
         return
     progress("stability")
-    folder = resume if resume is not None else workdir
+    folder = workdir
     res = bootstrap_stability(features, cohort.codebook, config, seed, workdir=folder, original=segmentation,
                               cohort_sha=getattr(cohort, "sha256", "") or "")
     tables.update(res.tables())

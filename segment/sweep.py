@@ -1,0 +1,291 @@
+"""Parameter sweeps: every combination of a ``[sweep]``, compared side by side.
+
+An experiment with a ``[sweep]`` table runs once per combination of the
+listed values.  Each setting is a complete run directory; the sweep adds
+``sweep.csv`` (one row per setting), ``sweep_ari.csv`` (agreement between
+the settings' archetypes) and ``sweep.html``, and applies a declared rule to
+select a setting.  Stages whose inputs and parameters are unchanged are read
+from a content-addressed cache (``joblib.Memory``), so a sweep over HDBSCAN
+parameters fits UMAP once per UMAP setting.
+
+::
+
+    [sweep]
+    reduce.n_neighbors = [10, 15, 30]
+    cluster.hdbscan.min_cluster_size = [10, 15, 25]
+    resamples = 20        # stability resamples per setting (default: [stability])
+    max_noise = 0.3       # the rule: settings with noise share at most this ...
+    select = "min_stability"   # ... and the highest minimum archetype stability
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import itertools
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cluster import agreement
+from .config import ExperimentConfig, config_from_dict, set_dotted
+from .errors import ConfigError
+
+OPTIONS = {"resamples": int, "max_noise": float, "select": str, "cache": bool}
+RULES = {
+    "min_stability": "the highest minimum archetype stability (mean Jaccard of the least stable HDBSCAN "
+                     "archetype), ties broken by mean stability",
+    "mean_stability": "the highest mean archetype stability of HDBSCAN archetypes",
+    "dbcv": "the highest DBCV of the HDBSCAN archetypes (UMAP embedding)",
+}
+
+
+def _flatten(table: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def sweep_plan(config: ExperimentConfig) -> tuple[list[dict], dict]:
+    """The settings of a sweep (dotted key -> value) and its options.
+
+    Raises
+    ------
+    ConfigError
+        An option of the wrong type, a swept key that is not a list, or a
+        swept key that is not a key of the experiment.
+    """
+    flat = _flatten(config.sweep)
+    options = {"resamples": None, "max_noise": 0.3, "select": "min_stability", "cache": True}
+    grid = {}
+    for key, value in flat.items():
+        if key in OPTIONS:
+            ok = isinstance(value, OPTIONS[key]) or (OPTIONS[key] is float and isinstance(value, int))
+            if not ok or isinstance(value, bool) != (OPTIONS[key] is bool):
+                raise ConfigError(f"config key 'sweep.{key}' must be {OPTIONS[key].__name__}; got {value!r}.")
+            options[key] = value
+            continue
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"config key 'sweep.{key}' must be a non-empty list of values; got {value!r}.")
+        if key.startswith(("sweep.", "experiment.")):
+            raise ConfigError(f"config key 'sweep.{key}': the experiment section cannot be swept.")
+        grid[key] = value
+    if options["select"] not in RULES:
+        raise ConfigError(f"config key 'sweep.select' must be one of {', '.join(RULES)}; got {options['select']!r}.")
+    if not grid:
+        raise ConfigError("the [sweep] table lists no parameter to sweep, e.g. reduce.n_neighbors = [10, 15, 30].")
+    settings = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    base = config.to_dict()
+    base["sweep"] = {}
+    for setting in settings:  # every setting must be a valid experiment
+        data = copy.deepcopy(base)
+        for key, value in setting.items():
+            set_dotted(data, key, value)
+        try:
+            config_from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep setting {setting}: {exc}") from None
+    return settings, options
+
+
+def setting_config(config: ExperimentConfig, setting: dict, options: dict) -> ExperimentConfig:
+    data = config.to_dict()
+    data["sweep"] = {}
+    for key, value in setting.items():
+        set_dotted(data, key, value)
+    if options["resamples"] is not None:
+        data["stability"]["resamples"] = options["resamples"]
+    out = config_from_dict(data, config.path)
+    return out
+
+
+@dataclass
+class Sweep:
+    """The settings of a sweep, their key figures and the selected one."""
+
+    table: pd.DataFrame
+    ari: pd.DataFrame
+    rule: str
+    selected: int | None
+    path: Path | None = None
+    runs: list = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        return sweep_html(self)
+
+
+def _figures(run) -> dict:
+    m = run.metrics
+    idx = pd.DataFrame(m.get("indices", []))
+
+    def index(name):
+        if idx.empty:
+            return float("nan")
+        hit = idx[(idx["method"] == "hdbscan") & (idx["index"] == name) & (idx["space"] == "UMAP embedding")]
+        return float(hit["value"].iloc[0]) if len(hit) else float("nan")
+
+    stability = run.tables.get("stability")
+    mean_stab = min_stab = float("nan")
+    if stability is not None and len(stability):
+        h = stability[stability["method"] == "hdbscan"]
+        if len(h):
+            mean_stab, min_stab = float(h["mean_jaccard"].mean()), float(h["mean_jaccard"].min())
+    gmm = run.segmentation.gmm if run.segmentation is not None else None
+    return {
+        "n_archetypes": m.get("hdbscan", {}).get("n_archetypes", 0),
+        "noise_share": m.get("hdbscan", {}).get("noise_share", float("nan")),
+        "mean_stability": mean_stab, "min_stability": min_stab,
+        "dbcv": index("dbcv"), "silhouette": index("silhouette"),
+        "silhouette_space": "UMAP embedding (HDBSCAN archetypes, noise left out)",
+        "gmm_k": None if gmm is None else gmm.k,
+        "gmm_bic": None if gmm is None else float(gmm.table.loc[gmm.table["selected"], "bic"].iloc[0]),
+    }
+
+
+def select_setting(table: pd.DataFrame, rule: str, max_noise: float) -> int | None:
+    """Index of the setting the rule selects, or None when none qualifies."""
+    ok = table[(table["noise_share"] <= max_noise) & (table["n_archetypes"] >= 2)]
+    if rule == "min_stability":
+        ok = ok.dropna(subset=["min_stability"]).sort_values(["min_stability", "mean_stability"], ascending=False)
+    elif rule == "mean_stability":
+        ok = ok.dropna(subset=["mean_stability"]).sort_values("mean_stability", ascending=False)
+    else:
+        ok = ok.dropna(subset=["dbcv"]).sort_values("dbcv", ascending=False)
+    return None if ok.empty else int(ok.index[0])
+
+
+def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | None = None) -> Sweep:
+    """Run every setting of an experiment's ``[sweep]`` and compare them.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        An experiment with a non-empty ``sweep`` table.
+    quiet : bool
+        No progress lines on stderr.
+    command : str, optional
+        Recorded in each setting's manifest.
+
+    Returns
+    -------
+    Sweep
+    """
+    import joblib
+
+    from .experiment import run_experiment, write_csv, write_json
+
+    settings, options = sweep_plan(config)
+    parent = config.resolve(config.experiment.output) / config.experiment.name
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    final = parent / f"sweep-{stamp}"
+    i = 1
+    while final.exists():
+        i += 1
+        final = parent / f"sweep-{stamp}-{i}"
+    tmp = parent / f".{final.name}.incomplete"
+    tmp.mkdir()
+    memory = joblib.Memory(parent / ".cache", verbose=0) if options["cache"] else None
+    rows, runs = [], []
+    try:
+        for number, setting in enumerate(settings, start=1):
+            name = f"setting-{number:02d}"
+            started = time.perf_counter()
+            run = run_experiment(setting_config(config, setting, options), quiet=quiet, memory=memory,
+                                 place=(tmp, name), command=command)
+            runs.append(run)
+            rows.append({"setting": name, **setting, **_figures(run),
+                         "wall_seconds": time.perf_counter() - started, "run": name})
+            if not quiet:
+                print(f"segment: sweep {number}/{len(settings)} done", flush=True)
+        table = pd.DataFrame(rows)
+        ari = pd.DataFrame(np.eye(len(runs)), index=table["setting"], columns=table["setting"])
+        for a, b in itertools.combinations(range(len(runs)), 2):
+            la, lb = runs[a].assignments, runs[b].assignments
+            shared = la.index[(~la["excluded"]) & (~lb["excluded"])]
+            value = agreement(la.loc[shared, "hdbscan_label"].to_numpy(int),
+                              lb.loc[shared, "hdbscan_label"].to_numpy(int))["ari"]
+            ari.iloc[a, b] = ari.iloc[b, a] = value
+        selected = select_setting(table, options["select"], options["max_noise"])
+        table["selected"] = False
+        if selected is not None:
+            table.loc[selected, "selected"] = True
+        rule = (f"Among settings with at least 2 HDBSCAN archetypes and a noise share of at most "
+                f"{options['max_noise']:.0%}, the one with {RULES[options['select']]}.")
+        sweep = Sweep(table=table, ari=ari, rule=rule, selected=selected, runs=runs)
+        write_csv(tmp / "sweep.csv", table)
+        write_csv(tmp / "sweep_ari.csv", ari.reset_index())
+        write_json(tmp / "sweep.json", {"rule": rule, "options": options, "settings": settings,
+                                        "selected": None if selected is None else table.loc[selected, "setting"],
+                                        "cache": options["cache"],
+                                        "wall_seconds": float(table["wall_seconds"].sum())})
+        (tmp / "sweep.html").write_text(sweep_html(sweep), encoding="utf-8")
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    sweep.path = final
+    return sweep
+
+
+def sweep_html(sweep: Sweep) -> str:
+    """A self-contained page comparing the settings of a sweep."""
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True)
+    table = sweep.table.copy()
+    for col in ("noise_share",):
+        table[col] = table[col].map(lambda v: f"{v:.0%}")
+    for col in ("mean_stability", "min_stability", "dbcv", "silhouette", "gmm_bic", "wall_seconds"):
+        table[col] = table[col].map(lambda v: "–" if v is None or pd.isna(v) else f"{v:.2f}")
+    template = env.from_string(SWEEP_TEMPLATE)
+    return template.render(
+        rule=sweep.rule,
+        selected=None if sweep.selected is None else sweep.table.loc[sweep.selected, "setting"],
+        columns=[c for c in table.columns if c not in ("run", "silhouette_space")],
+        rows=table.to_dict("records"),
+        ari_columns=list(sweep.ari.columns),
+        ari_rows=[(i, [f"{v:.2f}" for v in row]) for i, row in zip(sweep.ari.index, sweep.ari.to_numpy())],
+    )
+
+
+SWEEP_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>segment sweep</title>
+<style>
+body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 13px; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.selected { background: #eef6ee; font-weight: 600; }
+.note { color: #555; }
+</style></head><body>
+<h1>Parameter sweep</h1>
+<p><strong>Selection rule.</strong> {{ rule }}</p>
+<p>{% if selected %}Selected: <strong>{{ selected }}</strong>
+(its run directory is <code>{{ selected }}/</code>, with its own report).{% else %}
+<strong>No setting satisfies the rule</strong>: no solution is robust enough to select.{% endif %}</p>
+<h2>Settings</h2>
+<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
+{% for r in rows %}<tr class="{{ 'selected' if r.selected else '' }}">{% for c in columns %}<td>{{ r[c] }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+<p class="note">Stability: mean Jaccard over resamples per HDBSCAN archetype (Hennig's cluster-wise
+stability); min = the least stable archetype. DBCV and silhouette of the HDBSCAN archetypes are computed
+in the UMAP embedding with noise left out. BIC is that of the selected Gaussian mixture (lower is better).</p>
+<h2>Agreement between settings</h2>
+<p class="note">Adjusted Rand index of the HDBSCAN archetypes of two settings, on respondents neither
+setting calls noise.</p>
+<table><thead><tr><th></th>{% for c in ari_columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
+{% for name, values in ari_rows %}<tr><td>{{ name }}</td>{% for v in values %}<td>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+</body></html>
+"""
