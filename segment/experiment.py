@@ -30,7 +30,7 @@ from .codebook import load_codebook
 from .config import ExperimentConfig, load_config
 from .errors import ConfigError, SegmentError
 from .features import missing_share
-from .pipeline import METHODS, NOISE, Segmentation, evaluate, fit_segmentation, stage_seed
+from .pipeline import NOISE, Segmentation, evaluate, fit_segmentation, stage_seed
 
 PACKAGES = ("segment", "numpy", "scipy", "pandas", "scikit-learn", "umap-learn", "hdbscan",
             "numba", "statsmodels", "matplotlib", "jinja2", "joblib")

@@ -390,7 +390,6 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
     feat = _align_features(features, labels) if features is not None else None
 
     archetype_ids = sorted(int(a) for a in labels.unique() if a != NOISE)
-    all_groups = sorted(int(a) for a in labels.unique())
     stab = _stability(stability, archetype_ids, method, log)
     names = _check_names(cfg.names, method, archetype_ids)
 

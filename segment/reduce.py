@@ -6,9 +6,40 @@ at the level of resamples (see :mod:`segment.stability`).
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
+
+_NUMBA_CACHE_ENABLED = False
+
+
+def enable_numba_cache() -> None:
+    """Cache umap-learn's numba compilations on disk, once per process.
+
+    umap-learn compiles a few hundred numba functions on first use (about
+    13 s here) and caches almost none of them; with caching on, every later
+    process (a new run, a resampling worker) loads them in well under a
+    second.  A function that cannot be cached is compiled as before.
+    """
+    global _NUMBA_CACHE_ENABLED
+    if _NUMBA_CACHE_ENABLED:
+        return
+    _NUMBA_CACHE_ENABLED = True
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    import umap  # noqa: F401  (imports pynndescent too)
+
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(("umap", "pynndescent")):
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, Dispatcher) and isinstance(getattr(obj, "_cache", None), NullCache):
+                try:
+                    obj.enable_caching()
+                except Exception:  # noqa: BLE001 - e.g. no writable cache folder: compile as before
+                    pass
 
 
 def make_umap(*, n_neighbors: int = 15, min_dist: float = 0.0, n_components: int = 5,
@@ -31,6 +62,7 @@ def make_umap(*, n_neighbors: int = 15, min_dist: float = 0.0, n_components: int
     """
     import umap  # imported late: numba compilation is paid only when used
 
+    enable_numba_cache()
     if n_samples is not None:
         n_neighbors = max(2, min(n_neighbors, n_samples - 1))
         n_components = max(1, min(n_components, n_samples - 2))

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field

@@ -152,36 +152,6 @@ class _Context:
     precompute_knn: bool = True
 
 
-_WORKER_READY = False
-
-
-def _prepare_worker() -> None:
-    """Once per process: cache numba compilations of umap on disk.
-
-    umap-learn compiles a few hundred numba functions on first use (about
-    ten seconds) and caches almost none of them; enabling the cache makes
-    every later process load them instead.
-    """
-    global _WORKER_READY
-    if _WORKER_READY:
-        return
-    _WORKER_READY = True
-    try:
-        from numba.core.caching import NullCache
-        from numba.core.dispatcher import Dispatcher
-        import umap  # noqa: F401
-
-        for name, mod in list(sys.modules.items()):
-            if not name.startswith(("umap", "pynndescent")) or mod is None:
-                continue
-            for obj in list(vars(mod).values()):
-                if isinstance(obj, Dispatcher) and isinstance(getattr(obj, "_cache", None), NullCache):
-                    try:
-                        obj.enable_caching()
-                    except Exception:  # noqa: BLE001 - a function that cannot be cached is compiled
-                        pass
-    except Exception:  # noqa: BLE001 - caching is an optimisation only
-        pass
 
 
 def exact_knn(X: np.ndarray, k: int, *, chunk_bytes: float = 2e8) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +238,6 @@ def _task(ctx: _Context, kind: str, cohort_index: int, b: int) -> dict:
     permuted cohort's own fit (``kind`` = "null_fit")."""
     from threadpoolctl import threadpool_limits
 
-    _prepare_worker()
     started = time.perf_counter()
     base = tuple(ctx.spawn_key)
     if kind == "resample":
@@ -738,7 +707,6 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
     started = time.perf_counter()
     n_jobs = _n_jobs(s.n_jobs if n_jobs is None else n_jobs)
     scheduler = s.scheduler if scheduler is None else scheduler
-    _prepare_worker()
     if original is None:
         step("stability: original fit")
         original = fit_segmentation(features, codebook, config,

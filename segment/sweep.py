@@ -21,7 +21,6 @@ parameters fits UMAP once per UMAP setting.
 from __future__ import annotations
 
 import copy
-import html
 import itertools
 import os
 import shutil

@@ -1,6 +1,4 @@
-import warnings
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -412,7 +412,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
                                         f"family “{family}”; differs: adjusted p < .05.")
         numeric = [c for c in frame.columns if c.endswith("M (SD)") or c.startswith(("p ", "ω", "ε"))]
         corr_name = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}.get(correction, correction)
-        note = (f"M (SD): mean (standard deviation) per archetype"
+        note = ("M (SD): mean (standard deviation) per archetype"
                 + ("; the noise group is described but not tested" if method == "hdbscan" else "")
                 + ". Welch F: Welch's ANOVA (Welch, 1951), effect size ω². Kruskal–Wallis H: rank test, effect "
                   "size ε². ")
