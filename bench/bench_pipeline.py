@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -35,7 +35,7 @@ REFERENCE = textwrap.dedent("""
     data = pd.read_csv(sys.argv[1])
     X = StandardScaler().fit_transform(data.filter(regex=r"^Q").to_numpy(float))
     E = umap.UMAP(n_neighbors=15, min_dist=0.0, n_components=5, random_state=1).fit_transform(X)
-    labels = hdbscan.HDBSCAN(min_cluster_size=int(0.05 * len(X))).fit_predict(E)
+    labels = hdbscan.HDBSCAN(min_cluster_size=int(0.05 * len(X)), min_samples=10).fit_predict(E)
     bic = [GaussianMixture(k, covariance_type=ct, n_init=3, random_state=1).fit(E).bic(E)
            for ct in ("full", "diag") for k in range(1, 9)]
     print(time.perf_counter() - t)
@@ -44,15 +44,15 @@ REFERENCE = textwrap.dedent("""
 
 def measure(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of a command run in its own process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    err = proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        sys.exit(f"benchmark command failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # RUSAGE_CHILDREN reports the largest child so far: run the biggest last or read it per run
-    return wall, max(peak, before) / 1024
+        sys.exit(f"benchmark command failed ({proc.returncode}):\n{err[-3000:]}")
+    return wall, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -98,11 +98,14 @@ def main() -> None:
     manifest = json.loads(sorted((folder / "runs" / "bench").glob("*/manifest.json"))[-1].read_text())
 
     wall = statistics.median(w for w, _ in runs)
+    peak = statistics.median(m for _, m in runs)
     print(f"segment run:      wall {wall:7.1f} s (runs: {', '.join(f'{w:.1f}' for w, _ in runs)}), "
-          f"peak RSS {manifest['peak_rss_mib']:.0f} MiB")
+          f"peak RSS {peak:.0f} MiB")
     if refs:
         ref = statistics.median(w for w, _ in refs)
-        print(f"plain library:    wall {ref:7.1f} s (runs: {', '.join(f'{w:.1f}' for w, _ in refs)})")
+        ref_peak = statistics.median(m for _, m in refs)
+        print(f"plain library:    wall {ref:7.1f} s (runs: {', '.join(f'{w:.1f}' for w, _ in refs)}), "
+              f"peak RSS {ref_peak:.0f} MiB")
         print(f"ratio segment / plain: {wall / ref:.2f}")
     print("stages of the last run (wall s, process peak RSS MiB at its end):")
     for stage in manifest["stages"]:

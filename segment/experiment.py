@@ -7,6 +7,8 @@ exists is complete.  An existing run is never overwritten.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 import platform
@@ -335,6 +337,26 @@ def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Pat
     return final, tmp
 
 
+UMAP_TRAINING_STATE = ("_knn_search_index", "knn_search_index", "_rp_forest", "graph_", "graph_dists_",
+                       "_raw_data", "knn_indices", "knn_dists", "_knn_indices", "_knn_dists", "embedding_")
+
+
+def _without_training_graph(seg: Segmentation) -> Segmentation:
+    """The segmentation to save: UMAP keeps its parameters but not its training
+    graph and search index (building the index to pickle it takes minutes on
+    a large cohort).  New respondents are placed by
+    :func:`segment.replicate.embed_new` from the saved distinct feature
+    vectors and their embedding, not by ``UMAP.transform``.
+    """
+    if seg.umap is None:
+        return seg
+    light = copy.copy(seg.umap)
+    for attr in UMAP_TRAINING_STATE:
+        if attr in vars(light):
+            setattr(light, attr, None)
+    return dataclasses.replace(seg, umap=light)
+
+
 def save_model(run_dir: Path, seg: Segmentation) -> dict:
     """The fitted model: plain data where it can be, a pickle where it must be."""
     model_dir = run_dir / "model"
@@ -354,7 +376,7 @@ def save_model(run_dir: Path, seg: Segmentation) -> dict:
         np.savez(model_dir / "gmm.npz", weights=gm.weights_, means=gm.means_,
                  covariances=gm.covariances_, covariance_type=np.array(gm.covariance_type))
     path = run_dir / MODEL_FILE
-    joblib.dump(seg, path, compress=3)
+    joblib.dump(_without_training_graph(seg), path, compress=3)
     from .readers import file_sha256
     return {"path": MODEL_FILE, "sha256": file_sha256(path)}
 
@@ -473,7 +495,7 @@ def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdi
 
     stage_args = dict(config=config, cohort=cohort, features=analysed, segmentation=seg, seed=seed,
                       progress=progress, tables=tables, results=results, assignments=assignments,
-                      workdir=workdir, resume=resume)
+                      workdir=workdir, resume=resume, memory=memory)
     if config.stability.resamples > 0 and seg is not None:
         from .stability import stability_stage
         stability_stage(**stage_args)

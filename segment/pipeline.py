@@ -118,9 +118,10 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
         ``progress(stage_name)`` is called before each stage.
     gmm_k, gmm_covariance : optional
         Fit the mixture at this k and covariance type instead of selecting.
-    precomputed_knn : tuple, optional
-        ``(indices, distances)`` of the nearest neighbours of the distinct
-        rows, to skip UMAP's own search.
+    precomputed_knn : callable, optional
+        ``precomputed_knn(X) -> (indices, distances)``: the nearest
+        neighbours of the distinct encoded rows ``X``, to skip UMAP's own
+        search.
     memory : joblib.Memory, optional
         A content-addressed cache: a stage whose inputs and parameters are
         unchanged is read from it instead of refitted (a sweep over HDBSCAN
@@ -147,7 +148,7 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     notes = []
     step("umap")
     if len(X) >= MIN_POINTS_TO_EMBED:
-        knn = (None, None, None) if precomputed_knn is None else (*precomputed_knn, None)
+        knn = (None, None, None) if precomputed_knn is None else (*precomputed_knn(X), None)
         umap_model, embedding = cached(fit_umap)(
             X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
             min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,

@@ -26,6 +26,8 @@ def enable_numba_cache() -> None:
     if _NUMBA_CACHE_ENABLED:
         return
     _NUMBA_CACHE_ENABLED = True
+    # functions that use dynamic globals are compiled per process, as before
+    warnings.filterwarnings("ignore", message="Cannot cache compiled function")
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 

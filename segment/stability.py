@@ -26,6 +26,8 @@ where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import os
@@ -36,13 +38,13 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 
 from .cluster import NOISE, agreement, select_gmm
 from .errors import ConfigError, SegmentError
-from .features import encoder_for
-from .pipeline import MIN_POINTS_TO_EMBED, distinct_rows, fit_segmentation, stage_seed
+from .pipeline import MIN_POINTS_TO_EMBED, fit_segmentation, stage_seed
 
 METHODS = ("hdbscan", "gmm", "gmm_reselected", "kmeans")
 METHOD_NAMES = {"hdbscan": "HDBSCAN", "gmm": "GMM (fixed k)", "gmm_reselected": "GMM (k re-selected)",
@@ -150,6 +152,7 @@ class _Context:
     fixed_k: int | None
     fixed_cov: str | None
     precompute_knn: bool = True
+    cache: str | None = None  # folder of a joblib.Memory shared by the refits (sweeps)
 
 
 
@@ -180,35 +183,20 @@ def exact_knn(X: np.ndarray, k: int, *, chunk_bytes: float = 2e8) -> tuple[np.nd
     return indices, dists
 
 
-def _encoded(features: pd.DataFrame, codebook, config) -> np.ndarray:
-    """The distinct encoded rows exactly as :func:`fit_segmentation` builds them."""
-    fc = config.features
-    encoder = encoder_for(features, codebook, scaler=fc.scaler,
-                          imputer="median" if fc.imputer == "drop" else fc.imputer,
-                          knn_neighbors=fc.knn_neighbors, categorical_weight=fc.categorical_weight,
-                          scale_indicators=fc.scale_indicators)
-    return distinct_rows(encoder.fit_transform(features))[0]
-
-
 def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence) -> dict:
     """Refit everything on ``features.iloc[drawn]``: labels per method, per drawn respondent."""
     cfg = ctx.config
     sub = ctx.features.iloc[drawn]
     knn = None
-    X_knn = None
     if ctx.precompute_knn and cfg.reduce.metric == "euclidean":
         # the resample's own exact neighbours in its own re-scaled space:
-        # the same graph UMAP builds for itself, without its slow distance loop
-        X_knn = _encoded(sub, ctx.codebook, cfg)
-        if len(X_knn) >= MIN_POINTS_TO_EMBED:
-            k = max(2, min(cfg.reduce.n_neighbors, len(X_knn) - 1))
-            knn = exact_knn(X_knn, k)
+        # the graph UMAP builds for itself, without its slower search
+        def knn(X):
+            return exact_knn(X, max(2, min(cfg.reduce.n_neighbors, len(X) - 1)))
+    memory = None if ctx.cache is None else joblib.Memory(ctx.cache, verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        seg = fit_segmentation(sub, ctx.codebook, cfg, seed, precomputed_knn=knn)
-        if knn is not None and not (seg.X.shape == X_knn.shape and np.array_equal(seg.X, X_knn)):
-            # the neighbours were not of the rows UMAP saw: refit honestly without them
-            seg = fit_segmentation(sub, ctx.codebook, cfg, seed)
+        seg = fit_segmentation(sub, ctx.codebook, cfg, seed, precomputed_knn=knn, memory=memory)
         labels = {"hdbscan": seg.labels("hdbscan"), "kmeans": seg.labels("kmeans")}
         selected_k = seg.gmm.k if seg.gmm is not None else 0
         labels["gmm_reselected"] = seg.labels("gmm")
@@ -259,8 +247,8 @@ def _task(ctx: _Context, kind: str, cohort_index: int, b: int) -> dict:
               "status": "ok", "reason": "", "labels": {}, "selected_k": -1, "covariance_type": ""}
     try:
         with threadpool_limits(1):
-            local = _Context(features, ctx.codebook, ctx.config, ctx.entropy, ctx.spawn_key,
-                             ctx.fixed_k, ctx.fixed_cov, ctx.precompute_knn)
+            local = dataclasses.replace(ctx, features=features,
+                                        cache=ctx.cache if kind == "resample" else None)
             result.update(_fit_one(local, drawn, seed))
     except Exception as exc:  # noqa: BLE001 - a failed refit is recorded, not fatal
         result["status"] = "failed"
@@ -655,7 +643,8 @@ def _n_jobs(n_jobs: int) -> int:
 
 
 def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_jobs=None, scheduler=None,
-                        workdir=None, original=None, cohort_sha: str = "", progress=None) -> StabilityResult:
+                        workdir=None, original=None, cohort_sha: str = "", progress=None,
+                        memory=None) -> StabilityResult:
     """Resample, refit everything, and match archetypes to the original fit.
 
     Parameters
@@ -680,6 +669,10 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         ``workdir/checkpoints`` and reused when the same analysis runs again.
     original : Segmentation, optional
         The fit to assess (default: fitted here).
+    memory : joblib.Memory, optional
+        A content-addressed cache of the resamples' stages (sweeps: settings
+        that differ only in clustering parameters share each resample's
+        encoding and UMAP fit).
 
     Returns
     -------
@@ -718,7 +711,8 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
     if original.gmm is not None:
         fixed_k, fixed_cov = original.gmm.k, str(original.gmm.model.covariance_type)
     ctx = _Context(features, codebook, config, int(seed.entropy), tuple(seed.spawn_key), fixed_k, fixed_cov,
-                   bool(getattr(s, "precompute_knn", True)))
+                   bool(getattr(s, "precompute_knn", True)),
+                   None if memory is None else str(memory.location))
     orig_labels = _original_labels(original)
     null_cohorts = int(getattr(s, "null_cohorts", 1)) if s.null_resamples else 0
 
@@ -883,7 +877,7 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
 
 
 def stability_stage(*, config, cohort, features, segmentation, seed, progress, tables, results,
-                    assignments, resume=None, workdir=None) -> None:
+                    assignments, resume=None, workdir=None, memory=None) -> None:
     """The stability stage of an experiment run (does nothing when B = 0).
 
     Adds the tables ``stability``, ``respondent_stability``, ``resamples``,
@@ -898,7 +892,7 @@ def stability_stage(*, config, cohort, features, segmentation, seed, progress, t
     progress("stability")
     folder = workdir
     res = bootstrap_stability(features, cohort.codebook, config, seed, workdir=folder, original=segmentation,
-                              cohort_sha=getattr(cohort, "sha256", "") or "")
+                              cohort_sha=getattr(cohort, "sha256", "") or "", memory=memory)
     tables.update(res.tables())
     results["stability"] = res.stability
     results.setdefault("metrics", {})["stability"] = res.metrics
