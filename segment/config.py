@@ -61,6 +61,7 @@ class ReduceConfig:
     min_dist: float = 0.0
     n_components: int = 5
     metric: str = "euclidean"
+    n_epochs: int = 0
 
 
 @dataclass
@@ -297,6 +298,9 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"config key 'reduce.n_neighbors' must be >= 2; got {cfg.reduce.n_neighbors}.")
     if cfg.reduce.n_components < 1:
         raise ConfigError(f"config key 'reduce.n_components' must be >= 1; got {cfg.reduce.n_components}.")
+    if cfg.reduce.n_epochs < 0:
+        raise ConfigError(f"config key 'reduce.n_epochs' must be >= 1, or 0 for umap-learn's default; "
+                          f"got {cfg.reduce.n_epochs}.")
     if cfg.reduce.min_dist < 0:
         raise ConfigError(f"config key 'reduce.min_dist' must be >= 0; got {cfg.reduce.min_dist}.")
     from .cluster import resolve_min_cluster_size

@@ -152,7 +152,7 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
         umap_model, embedding = cached(fit_umap)(
             X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
             min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,
-            precomputed_knn=knn)
+            n_epochs=rc.n_epochs, precomputed_knn=knn)
     else:
         umap_model, embedding = None, X.copy()
         notes.append(f"only {len(X)} distinct answer patterns: too few to embed or cluster.")
