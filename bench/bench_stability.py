@@ -48,6 +48,7 @@ def _load(n: int | None, workdir: Path):
         cfg.cluster.gmm.n_init = 3
     else:
         cfg = load_config(ROOT / "experiments" / "smmh.toml")
+    cfg.reduce.n_epochs = int(os.environ.get("SEGMENT_BENCH_N_EPOCHS", cfg.reduce.n_epochs))
     codebook = load_codebook(cfg.resolve(cfg.experiment.codebook))
     cohort = load_cohort(cfg.resolve(cfg.experiment.cohort), codebook)
     features, _ = select_features(cohort, cfg)
@@ -95,7 +96,7 @@ def run_plain(B: int, n: int | None) -> dict:
             X = encoder_for(frame, codebook, scaler=fc.scaler, imputer=fc.imputer,
                             knn_neighbors=fc.knn_neighbors).fit_transform(frame)
             E = umap.UMAP(n_neighbors=rc.n_neighbors, min_dist=rc.min_dist, n_components=rc.n_components,
-                          random_state=seed).fit_transform(X)
+                          n_epochs=rc.n_epochs or None, random_state=seed).fit_transform(X)
             mcs = max(2, int(round(h.min_cluster_size * len(E)))) if isinstance(h.min_cluster_size, float) \
                 else h.min_cluster_size
             hl = hdbscan.HDBSCAN(min_cluster_size=mcs).fit_predict(E)
@@ -141,8 +142,12 @@ def main(argv=None) -> int:
     p.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeat", type=int, default=1, help="medians over repeated runs")
     p.add_argument("--skip-plain", action="store_true", help="only time the stability analysis")
+    p.add_argument("--n-epochs", type=int, default=0,
+                   help="UMAP epochs for both methods (0: umap-learn's default)")
     p.add_argument("--child", choices=("segment", "plain"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.n_epochs:
+        os.environ["SEGMENT_BENCH_N_EPOCHS"] = str(a.n_epochs)  # read by the child processes
     if a.child:
         fn = run_segment if a.child == "segment" else run_plain
         res = fn(a.B, a.n or None, a.n_jobs) if a.child == "segment" else fn(a.B, a.n or None)

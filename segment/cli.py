@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     except SegmentError as exc:
         print(f"segment: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("segment: interrupted; the unfinished run was not written as a run directory.", file=sys.stderr)
         return 130

@@ -78,6 +78,12 @@ class Progress:
                                 "peak_rss_mib": peak_rss_mib()})
             self._current = None
 
+    def count(self, done: int, total: int) -> None:
+        """Progress within a long stage (e.g. resamples finished)."""
+        if self.show and self._current is not None:
+            end = "\n" if done >= total else ""
+            print(f"\rsegment: {self._current[0]} {done}/{total}", end=end, file=sys.stderr, flush=True)
+
     @contextmanager
     def stage(self, name: str):
         self(name)

@@ -697,6 +697,7 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         raise ConfigError("config key 'stability.resamples' is 0: there is nothing to resample. Set it to >= 2.")
     seed = _as_seed(seed)
     step = progress or (lambda name: None)
+    tick = getattr(progress, "count", lambda done, total: None)
     started = time.perf_counter()
     n_jobs = _n_jobs(s.n_jobs if n_jobs is None else n_jobs)
     scheduler = s.scheduler if scheduler is None else scheduler
@@ -749,10 +750,12 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         if res["kind"] == "null_fit":
             null_fits[res["cohort"]] = res
             _after_checkpoint(state["done"], total)
+            tick(state["done"], total)
             return null_tasks(res["cohort"]) if res["status"] == "ok" else []
         results[key] = res
         ckpt.save(res, ids)
         _after_checkpoint(state["done"], total)
+        tick(state["done"], total)
         return []
 
     step("stability: resamples")
@@ -892,7 +895,8 @@ def stability_stage(*, config, cohort, features, segmentation, seed, progress, t
     progress("stability")
     folder = workdir
     res = bootstrap_stability(features, cohort.codebook, config, seed, workdir=folder, original=segmentation,
-                              cohort_sha=getattr(cohort, "sha256", "") or "", memory=memory)
+                              cohort_sha=getattr(cohort, "sha256", "") or "", memory=memory,
+                              progress=progress)
     tables.update(res.tables())
     results["stability"] = res.stability
     results.setdefault("metrics", {})["stability"] = res.metrics
