@@ -123,8 +123,39 @@ class StabilityConfig:
 
 
 @dataclass
-class ProfileSection:
-    """``[profile]``: outcome profiling."""
+class ProfileConfig:
+    """``[profile]``: outcome profiling (also the settings of
+    :func:`segment.profile.profile_archetypes`).
+
+    Parameters
+    ----------
+    outcomes : list of str
+        Outcomes to profile.  Empty: in a run, the codebook's outcome scales
+        (or outcome items when it has no scales); in
+        :func:`~segment.profile.profile_archetypes`, every column of the
+        outcomes table.
+    covariates : list of str
+        Covariates of the adjusted models.  Empty: in a run, none; in
+        :func:`~segment.profile.profile_archetypes`, every column of the
+        covariates table passed (none if no table is passed).
+    correction : {"holm", "fdr_bh", "bonferroni"}
+        Multiple-comparison correction over all pairs and outcomes of a
+        method (names as in :func:`statsmodels.stats.multitest.multipletests`).
+    pairwise : {"games-howell", "welch"}
+        Pairwise test.
+    include_noise : bool
+        Analyse the HDBSCAN noise group (-1) as a group of its own in the
+        tests; it is always described.
+    pseudo_class_draws : int
+        Draws ``m`` (at least 2) from GMM posteriors, combined by Rubin's rules.
+    top_features : int
+        Features that describe and name an archetype.
+    names : dict
+        ``{method: {archetype: name}}`` overriding the draft names; archetype
+        keys may be ints or their string form (as read from TOML).
+    alpha : float
+        Significance level of the ``reject`` column of pairwise comparisons.
+    """
 
     outcomes: list = field(default_factory=list)
     covariates: list = field(default_factory=list)
@@ -134,6 +165,7 @@ class ProfileSection:
     pseudo_class_draws: int = 20
     top_features: int = 3
     names: dict = field(default_factory=dict)
+    alpha: float = 0.05
 
 
 @dataclass
@@ -159,7 +191,7 @@ class ExperimentConfig:
     reduce: ReduceConfig = field(default_factory=ReduceConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stability: StabilityConfig = field(default_factory=StabilityConfig)
-    profile: ProfileSection = field(default_factory=ProfileSection)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     sweep: dict = field(default_factory=dict)
     path: Path | None = None
@@ -341,5 +373,7 @@ def validate(cfg: ExperimentConfig) -> None:
                           f"dask cluster) or a scheduler address such as \"tcp://host:8786\"; got {s.scheduler!r}.")
     _in(cfg.profile.correction, ("holm", "fdr_bh", "bonferroni"), "profile.correction")
     _in(cfg.profile.pairwise, ("games-howell", "welch"), "profile.pairwise")
+    if not 0 < cfg.profile.alpha < 1:
+        raise ConfigError(f"config key 'profile.alpha' must be in (0, 1); got {cfg.profile.alpha}.")
     if cfg.report.min_cell < 1:
         raise ConfigError(f"config key 'report.min_cell' must be >= 1; got {cfg.report.min_cell}.")

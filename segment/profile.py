@@ -33,6 +33,7 @@ Fallbacks (an archetype left out, a covariate dropped, ...) are reported in
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .config import ProfileConfig
 from .errors import SegmentError
 
 __all__ = [
@@ -121,49 +123,6 @@ SUBSET_CORE = "core members"
 # --------------------------------------------------------------------------
 # Public data structures
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileConfig:
-    """Settings for :func:`profile_archetypes`.
-
-    Parameters
-    ----------
-    outcomes : tuple of str
-        Outcome columns to profile, e.g. ``("anxiety", "depression", "sleep")``.
-    covariates : tuple of str
-        Covariate columns to adjust for in the ``adjusted`` table.  Empty
-        means: use every column of the ``covariates`` table passed to
-        :func:`profile_archetypes` (none if no table is passed).
-    correction : {"holm", "fdr_bh"}
-        Multiple-comparison correction for the pairwise comparisons
-        (names as in :func:`statsmodels.stats.multitest.multipletests`).
-    pairwise : {"games-howell", "welch"}
-        Pairwise test.
-    include_noise : bool
-        If True, the HDBSCAN noise group (label -1) is analysed as a group of
-        its own in the tests, pairwise comparisons and adjusted means.  It is
-        always reported in the descriptive tables.
-    pseudo_class_draws : int
-        Number of pseudo-class draws ``m`` (at least 2) for GMM posteriors.
-    top_features : int
-        Number of features used to describe and name an archetype.
-    names : dict
-        ``{method: {archetype: name}}`` overriding the draft names.
-        Archetype keys may be ints or their string form (as read from TOML).
-    alpha : float
-        Significance level for the ``reject`` column of ``pairwise``.
-    """
-
-    outcomes: tuple[str, ...] = ("anxiety", "depression", "sleep")
-    covariates: tuple[str, ...] = ()
-    correction: str = "holm"
-    pairwise: str = "games-howell"
-    include_noise: bool = False
-    pseudo_class_draws: int = 20
-    top_features: int = 3
-    names: dict = field(default_factory=dict)
-    alpha: float = 0.05
 
 
 @dataclass
@@ -279,7 +238,7 @@ def concat_profiles(items) -> ArchetypeProfiles:
 
 def profile_archetypes(labels, outcomes, *, method, features=None, covariates=None,
                        posteriors=None, core=None, cutoffs=None, stability=None,
-                       config=ProfileConfig(), seed=0) -> ArchetypeProfiles:
+                       config=None, seed=0) -> ArchetypeProfiles:
     """Profile how archetypes differ in outcomes such as anxiety and sleep.
 
     Parameters
@@ -319,8 +278,9 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
         ``"dissolved"``) for this method; an optional ``method`` column is
         used to select this method's rows.  Drives the ``stability_verdict``
         and ``interpretation`` columns.
-    config : ProfileConfig
-        Settings.
+    config : ProfileConfig, optional
+        Settings (:class:`segment.config.ProfileConfig`); by default every
+        column of ``outcomes`` is profiled.
     seed : int
         Seed for the pseudo-class draws (``numpy.random.default_rng(seed)``).
 
@@ -378,7 +338,7 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
     mean over draws, total variance = within + (1 + 1/m) between, with
     Barnard-Rubin degrees of freedom for the 95% interval.
     """
-    cfg = _check_config(config)
+    cfg = _check_config(ProfileConfig() if config is None else config, getattr(outcomes, "columns", ()))
     method = _check_method(method)
     labels = _check_labels(labels)
     log = _Log()
@@ -481,11 +441,12 @@ def _group_name(g: int) -> str:
     return "the noise group (-1)" if g == NOISE else f"archetype {g}"
 
 
-def _check_config(cfg) -> ProfileConfig:
+def _check_config(cfg, outcome_columns) -> ProfileConfig:
     if not isinstance(cfg, ProfileConfig):
         raise SegmentError(
             f"config must be a ProfileConfig, not {type(cfg).__name__}.")
     outcomes = tuple(cfg.outcomes) if not isinstance(cfg.outcomes, str) else (cfg.outcomes,)
+    outcomes = outcomes or tuple(map(str, outcome_columns))
     if not outcomes:
         raise SegmentError("config.outcomes is empty; name at least one outcome "
                            "column, e.g. ('anxiety', 'depression', 'sleep').")
@@ -1338,10 +1299,7 @@ def profile_stage(*, config, cohort, segmentation, seed, progress, tables, resul
     pc = config.profile
     outcomes = list(pc.outcomes) or [s.name for s in cohort.codebook.scales if s.role == "outcome"] \
         or list(cohort.outcomes.columns)
-    cfg = ProfileConfig(outcomes=tuple(outcomes), covariates=tuple(pc.covariates),
-                        correction=pc.correction, pairwise=pc.pairwise,
-                        include_noise=pc.include_noise, pseudo_class_draws=pc.pseudo_class_draws,
-                        top_features=pc.top_features, names=pc.names)
+    cfg = dataclasses.replace(pc, outcomes=outcomes)
     if not pc.covariates:
         covariates = None
     else:
