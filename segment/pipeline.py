@@ -55,6 +55,10 @@ class Segmentation:
     hdbscan : HDBSCANResult
     gmm : GMMResult or None
     kmeans : ndarray (n_distinct,) or None
+    notes : list of str
+    spaces : dict
+        The space (``"features"`` or ``"embedding"``) the mixture and
+        K-Means were fitted in.
     """
 
     ids: pd.Index
@@ -67,6 +71,7 @@ class Segmentation:
     gmm: GMMResult | None
     kmeans: np.ndarray | None
     notes: list = field(default_factory=list)
+    spaces: dict = field(default_factory=lambda: {"gmm": "embedding", "kmeans": "features"})
 
     def labels(self, method: str) -> np.ndarray:
         """Labels per respondent (noise = -1 for HDBSCAN)."""
@@ -180,7 +185,8 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
 
     return Segmentation(ids=features.index, encoder=encoder, X=X, inverse=inverse,
                         umap=umap_model, embedding=embedding, hdbscan=hres, gmm=gres,
-                        kmeans=kmeans, notes=notes)
+                        kmeans=kmeans, notes=notes,
+                        spaces={"gmm": g.space, "kmeans": cc.kmeans.space})
 
 
 def evaluate(seg: Segmentation, *, dbcv: bool = True, seed: int = 0) -> dict:

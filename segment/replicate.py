@@ -283,23 +283,9 @@ def check_features(seg, available, where: str = "the new cohort") -> None:
             + ". Its codebook must define every one of them (under the same names) to be assigned.")
 
 
-def _space_of(seg, what: str):
-    """Which space (features or embedding) a clusterer of the model was fitted in."""
-    if what == "gmm":
-        gm = seg.gmm.model
-        candidates = [("embedding", seg.embedding), ("features", seg.X)]
-        fits = [(name, S) for name, S in candidates if S.shape[1] == gm.means_.shape[1]]
-        if len(fits) > 1:  # same dimension: the space that reproduces the fitted labels
-            fits.sort(key=lambda f: -np.mean(gm.predict(f[1]) == seg.gmm.labels))
-        return fits[0][0] if fits else None
-    labels = seg.kmeans
-    best, best_score = None, -1.0
-    for name, S in (("features", seg.X), ("embedding", seg.embedding)):
-        centres = _centres(S, labels)
-        score = float(np.mean(_nearest_centre(S, centres) == labels))
-        if score > best_score:
-            best, best_score = name, score
-    return best
+def _space_of(seg, what: str) -> str:
+    """The space (``"features"`` or ``"embedding"``) a clusterer of the model was fitted in."""
+    return seg.spaces[what]
 
 
 def _centres(S: np.ndarray, labels: np.ndarray) -> np.ndarray:
