@@ -124,6 +124,10 @@ def load_model(run_dir) -> tuple:
             f"(expected sha256 {model['sha256']}, found {found}). The file was changed after the run: "
             "restore it or run the experiment again.")
     seg = joblib.load(path)
+    if "spaces" not in vars(seg):  # saved before segmentations recorded them: the run's config says
+        cluster = manifest.get("config", {}).get("cluster", {})
+        seg.spaces = {"gmm": cluster.get("gmm", {}).get("space", "embedding"),
+                      "kmeans": cluster.get("kmeans", {}).get("space", "features")}
     return seg, manifest
 
 
@@ -827,6 +831,9 @@ def replicate(run_dir, cohort_path, codebook_path=None, *, write: bool = True, s
     check_features(seg, available.columns, where)
     features = available[model_features(seg)]
     warn += _category_notes(seg, cohort)
+    if cohort.sha256 is not None and cohort.sha256 == manifest.get("input", {}).get("sha256"):
+        warn.append("the new cohort is the very file the model was fitted on: agreement with itself says "
+                    "nothing about replication. Use a new cohort, or --split-half.")
     reason = exclusions(features, config)
     analysed = features[reason == ""]
     if len(analysed) < 2:
