@@ -806,14 +806,18 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         null_rows += _resample_rows(null_orig, res_c, "permuted")
     null_p95 = {m: (float(np.percentile(v, 95, method="higher")) if v else np.nan) for m, v in null_means.items()}
     table["null_mean_jaccard_p95"] = table["method"].map(null_p95).astype(float)
-    table["exceeds_null"] = (table["null_mean_jaccard_p95"].isna()
-                             | (table["mean_jaccard"] > table["null_mean_jaccard_p95"]))
+    # an archetype is stable only if it is more reproducible than what structure-free data of the
+    # same shape gives, and only if structure-free data does not itself reach the stable threshold
+    # (then reproducibility is no evidence of archetypes for that method: slices of a continuum)
+    null = table["null_mean_jaccard_p95"]
+    table["exceeds_null"] = null.isna() | ((table["mean_jaccard"] > null) & (null < s.stable))
     verdict = np.where(table["mean_jaccard"] < s.dissolved, "dissolved", "weak")
     verdict = np.where((table["mean_jaccard"] >= s.stable) & table["exceeds_null"], "stable", verdict)
     verdict = np.where(table["mean_jaccard"].isna(), "not resampled", verdict)
     table["verdict"] = verdict
     null_text = (f"and above the null reference (95th percentile of the mean Jaccard of archetypes found in "
-                 f"{null_cohorts} column-permuted cohort(s), {s.null_resamples} resamples each)"
+                 f"{null_cohorts} column-permuted cohort(s), {s.null_resamples} resamples each), which must "
+                 f"itself stay below {s.stable:g}"
                  if null_cohorts else "(no null reference: stability.null_resamples = 0)")
     table["thresholds"] = (f"stable: mean Jaccard >= {s.stable:g} {null_text}; dissolved: mean Jaccard < "
                            f"{s.dissolved:g}; weak otherwise")
@@ -853,7 +857,7 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
                 (t["mean_jaccard"] >= s.stable).any():
             summary.append(f"{METHOD_NAMES[m]}: archetypes reach the Jaccard threshold but not the stability of "
                            "structure-free data of the same shape: they do not show archetypes.")
-        if not np.isnan(null_p95[m]) and null_p95[m] >= 0.9:
+        if not np.isnan(null_p95[m]) and null_p95[m] >= s.stable:
             summary.append(f"{METHOD_NAMES[m]}: archetypes of structure-free data of the same shape are just as "
                            f"reproducible (mean Jaccard up to {null_p95[m]:.2f}): for this method, stability cannot "
                            "tell archetypes from slices of a continuum here.")

@@ -147,7 +147,7 @@ def test_xlsx_integral_numbers_read_without_decimal(tmp_path):
 
 
 def test_xlsx_sheet_selection(tmp_path):
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl
     path = tmp_path / "book.xlsx"
     wb = openpyxl.Workbook()
     wb.active.title = "notes"
@@ -200,7 +200,7 @@ def _check_stat(df: pd.DataFrame, fmt: str) -> None:
 
 
 def test_spss_value_labels_applied(tmp_path):
-    pyreadstat = pytest.importorskip("pyreadstat")
+    import pyreadstat
     path = tmp_path / "survey.sav"
     pyreadstat.write_sav(
         _stat_frame(),
@@ -212,7 +212,7 @@ def test_spss_value_labels_applied(tmp_path):
 
 
 def test_stata_value_labels_applied(tmp_path):
-    pyreadstat = pytest.importorskip("pyreadstat")
+    import pyreadstat
     path = tmp_path / "survey.dta"
     pyreadstat.write_dta(
         _stat_frame(),

@@ -159,10 +159,6 @@ def test_tampered_model_is_refused(study, tmp_path):
 def test_tampered_model_exits_2_on_the_command_line(study, tmp_path, capsys):
     from segment import cli
 
-    parser = cli.build_parser()
-    commands = parser._subparsers._group_actions[0].choices
-    if "replicate" not in commands:
-        pytest.skip("the command line has no replicate command yet")
     copy = tmp_path / "run"
     shutil.copytree(study["run"], copy)
     with open(copy / "model" / "segmentation.pkl", "ab") as fh:

@@ -119,18 +119,18 @@ def test_structure_free_cohort_has_no_stable_archetype(tmp_path):
     res = st.bootstrap_stability(features, codebook, cfg, cfg.experiment.seed, n_jobs=2)
     t = res.stability
     assert len(res.null_jaccard) > 0
-    claims = t[t["method"] != "kmeans"]
-    assert not (claims["verdict"] == "stable").any()
+    assert not (t["verdict"] == "stable").any()
     # whatever reaches the Jaccard threshold does so no better than structure-free data
-    high = claims[claims["mean_jaccard"] >= cfg.stability.stable]
-    assert (~high["exceeds_null"]).all()
+    high = t[t["mean_jaccard"] >= cfg.stability.stable]
+    assert len(high) and (~high["exceeds_null"]).all()
     # K-Means slices a continuum reproducibly; the null reference shows it is no evidence
     k = t[t["method"] == "kmeans"]
-    assert (k["null_mean_jaccard_p95"] >= 0.9).all()
+    assert (k["null_mean_jaccard_p95"] >= cfg.stability.stable).all()
+    assert any(s.startswith("K-Means") and "cannot tell archetypes from slices" in s for s in res.summary)
 
 
 def test_same_numbers_for_any_n_jobs_and_local_dask(tmp_path):
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401  (a test dependency: its absence is a failure, not a skip)
     cfg, codebook, features = _setup(tmp_path, B=6, N=3)
     one = st.bootstrap_stability(features, codebook, cfg, 11, n_jobs=1)
     two = st.bootstrap_stability(features, codebook, cfg, 11, n_jobs=2)
@@ -212,7 +212,7 @@ def test_bad_settings(tmp_path):
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path):
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401  (a test dependency: its absence is a failure, not a skip)
     cfg, codebook, features = _setup(tmp_path, B=2, N=0)
     started = time.perf_counter()
     with pytest.raises(SegmentError, match="scheduler"):
