@@ -156,16 +156,6 @@ class Codebook:
     def items_with_role(self, role: str) -> list[Item]:
         return [it for it in self.items if it.role == role]
 
-    @property
-    def feature_items(self) -> list[Item]:
-        return self.items_with_role("feature")
-
-    @property
-    def outcome_names(self) -> list[str]:
-        """Names of outcome items and outcome scales."""
-        names = [it.name for it in self.items_with_role("outcome")]
-        return names + [s.name for s in self.scales if s.role == "outcome"]
-
     def cutoffs(self) -> dict[str, list[tuple[float, str]]]:
         """Clinical cutoffs per scale name."""
         return {s.name: list(s.cutoffs) for s in self.scales if s.cutoffs}

@@ -85,12 +85,6 @@ class Segmentation:
         return pd.DataFrame({m: self.labels(m) for m in METHODS if self.labels(m) is not None},
                             index=self.ids)
 
-    @property
-    def n_archetypes(self) -> dict:
-        return {"hdbscan": self.hdbscan.n_clusters,
-                "gmm": 0 if self.gmm is None else self.gmm.k,
-                "kmeans": 0 if self.kmeans is None else int(len(np.unique(self.kmeans)))}
-
 
 def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of ``X`` in order of first appearance, and the inverse map."""

@@ -104,8 +104,7 @@ def setting_config(config: ExperimentConfig, setting: dict, options: dict) -> Ex
         set_dotted(data, key, value)
     if options["resamples"] is not None:
         data["stability"]["resamples"] = options["resamples"]
-    out = config_from_dict(data, config.path)
-    return out
+    return config_from_dict(data, config.path)
 
 
 @dataclass

@@ -294,34 +294,42 @@ def _profile_stats(data, method: str) -> pd.DataFrame:
     return wide
 
 
-def outcome_means_figure(run, method: str = "hdbscan") -> Figure | None:
-    """Outcome means with 95% confidence intervals per archetype, one panel per outcome."""
-    data = run_data_from(run)
-    wide = _profile_stats(data, method)
-    if not len(wide) or "mean" not in wide:
-        return None
-    outcomes = list(dict.fromkeys(wide["outcome"]))
-    archetypes = sorted(set(wide["archetype"]))
+def _interval_panels(table: pd.DataFrame, estimate: str, *, marker: str, xlabel: str, title: str,
+                     zero_line: bool = False) -> Figure:
+    """One panel per outcome: per archetype a point estimate and its 95% interval."""
+    outcomes = list(dict.fromkeys(table["outcome"]))
+    archetypes = sorted(set(table["archetype"]))
     with rc_context(_STYLE):
-        fig = _figure(min(1.2 + 2.9 * len(outcomes), 11.5), 0.9 + 0.28 * len(archetypes))
+        fig = _figure(min(1.2 + 2.9 * len(outcomes), 11.5), 1.0 + 0.28 * len(archetypes))
         axes = fig.subplots(1, len(outcomes), squeeze=False, sharey=True)[0]
         for ax, outcome in zip(axes, outcomes):
-            part = wide[wide["outcome"] == outcome].set_index("archetype")
+            rows = table[table["outcome"] == outcome].set_index("archetype")
+            if zero_line:
+                ax.axvline(0, color="#444444", lw=0.9)
             for i, a in enumerate(archetypes):
-                if a not in part.index:
+                if a not in rows.index:
                     continue
-                r = part.loc[a]
+                r = rows.loc[a]
                 lo, hi = r.get("ci_low", np.nan), r.get("ci_high", np.nan)
                 if np.isfinite(lo) and np.isfinite(hi):
                     ax.plot([lo, hi], [i, i], color=archetype_color(a), lw=2)
-                ax.plot([r["mean"]], [i], "o", color=archetype_color(a), ms=5, mec="#222222", mew=0.5)
+                ax.plot([r[estimate]], [i], marker, color=archetype_color(a), ms=5, mec="#222222", mew=0.5)
             ax.set_title(outcome)
-            ax.set_xlabel("mean (95% CI)")
+            ax.set_xlabel(xlabel)
             ax.grid(axis="x", lw=0.4, color="#dddddd")
         axes[0].set_yticks(range(len(archetypes)), [archetype_label(a) for a in archetypes])
         axes[0].invert_yaxis()
-        fig.suptitle(METHOD_LABELS.get(method, method), x=0.01, ha="left", fontsize=10)
+        fig.suptitle(title, x=0.01, ha="left", fontsize=10)
     return fig
+
+
+def outcome_means_figure(run, method: str = "hdbscan") -> Figure | None:
+    """Outcome means with 95% confidence intervals per archetype, one panel per outcome."""
+    wide = _profile_stats(run_data_from(run), method)
+    if not len(wide) or "mean" not in wide:
+        return None
+    return _interval_panels(wide, "mean", marker="o", xlabel="mean (95% CI)",
+                            title=METHOD_LABELS.get(method, method))
 
 
 def forest_figure(run, method: str = "hdbscan") -> Figure | None:
@@ -330,37 +338,16 @@ def forest_figure(run, method: str = "hdbscan") -> Figure | None:
     From ``adjusted.csv`` (kind ``difference_vs_reference``): OLS of the
     outcome on archetype and the covariates, robust (HC3) standard errors.
     """
-    data = run_data_from(run)
-    adj = data.table("adjusted")
+    adj = run_data_from(run).table("adjusted")
     if not len(adj) or "kind" not in adj:
         return None
     part = adj[(adj["method"] == method) & (adj["kind"] == "difference_vs_reference")]
     part = part.dropna(subset=["estimate"])
     if not len(part):
         return None
-    outcomes = list(dict.fromkeys(part["outcome"]))
-    archetypes = sorted(set(part["archetype"]))
     ref = part["reference_archetype"].dropna()
-    ref = int(ref.iloc[0]) if len(ref) else None
-    with rc_context(_STYLE):
-        fig = _figure(min(1.2 + 2.9 * len(outcomes), 11.5), 1.0 + 0.28 * len(archetypes))
-        axes = fig.subplots(1, len(outcomes), squeeze=False, sharey=True)[0]
-        for ax, outcome in zip(axes, outcomes):
-            rows = part[part["outcome"] == outcome].set_index("archetype")
-            ax.axvline(0, color="#444444", lw=0.9)
-            for i, a in enumerate(archetypes):
-                if a not in rows.index:
-                    continue
-                r = rows.loc[a]
-                ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=archetype_color(a), lw=2)
-                ax.plot([r["estimate"]], [i], "s", color=archetype_color(a), ms=5, mec="#222222", mew=0.5)
-            ax.set_title(outcome)
-            ax.set_xlabel("adjusted difference (95% CI)")
-            ax.grid(axis="x", lw=0.4, color="#dddddd")
-        axes[0].set_yticks(range(len(archetypes)), [archetype_label(a) for a in archetypes])
-        axes[0].invert_yaxis()
-        title = METHOD_LABELS.get(method, method)
-        if ref is not None:
-            title += f": difference from archetype {ref}"
-        fig.suptitle(title, x=0.01, ha="left", fontsize=10)
-    return fig
+    title = METHOD_LABELS.get(method, method)
+    if len(ref):
+        title += f": difference from archetype {int(ref.iloc[0])}"
+    return _interval_panels(part, "estimate", marker="s", xlabel="adjusted difference (95% CI)",
+                            title=title, zero_line=True)
