@@ -80,10 +80,11 @@ class GMMConfig:
     """``[cluster.gmm]``."""
 
     k: list = field(default_factory=lambda: [1, 8])
-    covariance_types: list = field(default_factory=lambda: ["full", "diag"])
+    covariance_types: list = field(default_factory=lambda: ["full"])
     criterion: str = "bic"
     n_init: int = 3
-    space: str = "embedding"
+    space: str = "pca"
+    pca_components: int = 5
 
 
 @dataclass
@@ -111,8 +112,9 @@ class StabilityConfig:
     resamples: int = 0
     scheme: str = "subsample"
     fraction: float = 0.8
-    null_resamples: int = 0
-    null_cohorts: int = 1
+    null_resamples: int = 3
+    null_cohorts: int = 60
+    alpha: float = 0.05
     null: str = "correlated"
     n_jobs: int = 1
     scheduler: str = ""
@@ -347,7 +349,9 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"config key 'cluster.gmm.k' must be [low, high] with 1 <= low <= high; got {k}.")
     for ct in cfg.cluster.gmm.covariance_types:
         _in(ct, ("full", "tied", "diag", "spherical"), "cluster.gmm.covariance_types")
-    _in(cfg.cluster.gmm.space, ("features", "embedding"), "cluster.gmm.space")
+    _in(cfg.cluster.gmm.space, ("pca", "features", "embedding"), "cluster.gmm.space")
+    if cfg.cluster.gmm.pca_components < 1:
+        raise ConfigError(f"config key 'cluster.gmm.pca_components' must be >= 1; got {cfg.cluster.gmm.pca_components}.")
     _in(cfg.cluster.kmeans.space, ("features", "embedding"), "cluster.kmeans.space")
     s = cfg.stability
     _in(s.scheme, ("subsample", "bootstrap"), "stability.scheme")
@@ -361,6 +365,8 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"config key 'stability.null_resamples' must be 0 (no null reference) or >= 2; "
                           f"got {s.null_resamples}.")
     _in(s.null, ("correlated", "permute"), "stability.null")
+    if not 0 < s.alpha < 1:
+        raise ConfigError(f"config key 'stability.alpha' must be in (0, 1); got {s.alpha}.")
     if s.null_cohorts < 1:
         raise ConfigError(f"config key 'stability.null_cohorts' must be >= 1; got {s.null_cohorts}.")
     if not 0 <= s.max_failed_share < 1:

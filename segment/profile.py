@@ -109,9 +109,10 @@ _TABLES = {
 
 _CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR"}
 _PAIRWISE_TESTS = {"games-howell": "Games-Howell", "welch": "Welch t"}
-_VERDICTS = ("stable", "weak", "dissolved")
+_VERDICTS = ("stable", "borderline", "weak", "dissolved", "no reference", "not resampled")
 # Order used to summarise a pair of archetypes by its least stable member.
-_VERDICT_RANK = {"stable": 0, "not assessed": 1, "weak": 2, "dissolved": 3}
+_VERDICT_RANK = {"stable": 0, "not assessed": 1, "no reference": 1, "not resampled": 1, "borderline": 1,
+                 "weak": 2, "dissolved": 3}
 NOT_ASSESSED = "stability not assessed"
 ALL_STABLE = "all stable"
 NOT_ALL_STABLE = "not all archetypes stable"

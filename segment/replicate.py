@@ -124,6 +124,8 @@ def load_model(run_dir) -> tuple:
             f"(expected sha256 {model['sha256']}, found {found}). The file was changed after the run: "
             "restore it or run the experiment again.")
     seg = joblib.load(path)
+    if "pca" not in vars(seg):
+        seg.pca = None
     if "spaces" not in vars(seg):  # saved before segmentations recorded them: the run's config says
         cluster = manifest.get("config", {}).get("cluster", {})
         seg.spaces = {"gmm": cluster.get("gmm", {}).get("space", "embedding"),
@@ -288,7 +290,7 @@ def check_features(seg, available, where: str = "the new cohort") -> None:
 
 
 def _space_of(seg, what: str) -> str:
-    """The space (``"features"`` or ``"embedding"``) a clusterer of the model was fitted in."""
+    """The space (``"pca"``, ``"features"`` or ``"embedding"``) a clusterer of the model was fitted in."""
     return seg.spaces[what]
 
 
@@ -404,7 +406,12 @@ def transfer(model, features: pd.DataFrame, *, return_embedding: bool = False):
     if soft is not None:
         out["hdbscan_soft_label"] = soft
     if model.gmm is not None:
-        space = E_new if _space_of(model, "gmm") == "embedding" else X_new
+        gspace = _space_of(model, "gmm")
+        space = {"embedding": E_new, "features": X_new}.get(gspace)
+        ok = ~np.isnan(X_new).any(axis=1) & ~np.isnan(E_new).any(axis=1)
+        if gspace == "pca":
+            space = np.full((n, model.pca.n_components_), np.nan)
+            space[ok] = model.pca.transform(X_new[ok])
         post = np.full((n, model.gmm.k), np.nan)
         ok = ~np.isnan(space).any(axis=1)
         if ok.any():

@@ -183,8 +183,21 @@ def exact_knn(X: np.ndarray, k: int, *, chunk_bytes: float = 2e8) -> tuple[np.nd
     return indices, dists
 
 
-def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence) -> dict:
-    """Refit everything on ``features.iloc[drawn]``: labels per method, per drawn respondent."""
+def gmm_space(seg, config) -> np.ndarray:
+    """The points (one per distinct answer pattern) the mixture of ``seg`` was fitted on."""
+    space = seg.spaces.get("gmm", config.cluster.gmm.space)
+    if space == "pca":
+        return seg.pca.transform(seg.X)
+    return seg.X if space == "features" else seg.embedding
+
+
+def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence, reselect: bool = True) -> dict:
+    """Refit everything on ``features.iloc[drawn]``: labels per method, per drawn respondent.
+
+    With ``reselect`` the mixture's k is selected again (and the mixture at
+    the original k and covariance is fitted beside it); without, only the
+    mixture at ``ctx.fixed_k`` is fitted (resamples of a null cohort).
+    """
     cfg = ctx.config
     sub = ctx.features.iloc[drawn]
     knn = None
@@ -194,18 +207,19 @@ def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence) -> 
         def knn(X):
             return exact_knn(X, max(2, min(cfg.reduce.n_neighbors, len(X) - 1)))
     memory = None if ctx.cache is None else joblib.Memory(ctx.cache, verbose=0)
+    fixed = {} if reselect or ctx.fixed_k is None else {"gmm_k": ctx.fixed_k, "gmm_covariance": ctx.fixed_cov}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        seg = fit_segmentation(sub, ctx.codebook, cfg, seed, precomputed_knn=knn, memory=memory)
+        seg = fit_segmentation(sub, ctx.codebook, cfg, seed, precomputed_knn=knn, memory=memory, **fixed)
         labels = {"hdbscan": seg.labels("hdbscan"), "kmeans": seg.labels("kmeans")}
         selected_k = seg.gmm.k if seg.gmm is not None else 0
         labels["gmm_reselected"] = seg.labels("gmm")
-        if ctx.fixed_k is not None and seg.gmm is not None and len(seg.X) >= MIN_POINTS_TO_EMBED:
+        if reselect and ctx.fixed_k is not None and seg.gmm is not None and len(seg.X) >= MIN_POINTS_TO_EMBED:
             g = cfg.cluster.gmm
-            space = seg.X if g.space == "features" else seg.embedding
-            fixed = select_gmm(space, k=(ctx.fixed_k, ctx.fixed_k), covariance_types=[ctx.fixed_cov],
-                               criterion=g.criterion, n_init=g.n_init, random_state=stage_seed(seed, 1))
-            labels["gmm"] = fixed.labels[seg.inverse]
+            fixed_fit = select_gmm(gmm_space(seg, cfg), k=(ctx.fixed_k, ctx.fixed_k),
+                                   covariance_types=[ctx.fixed_cov], criterion=g.criterion, n_init=g.n_init,
+                                   random_state=stage_seed(seed, 1))
+            labels["gmm"] = fixed_fit.labels[seg.inverse]
         else:
             labels["gmm"] = labels["gmm_reselected"]
     out = {m: (np.full(len(drawn), NOISE) if v is None else np.asarray(v, np.int64)) for m, v in labels.items()}
@@ -221,9 +235,11 @@ def _draw(n: int, scheme: str, fraction: float, rng: np.random.Generator) -> np.
     return np.sort(rng.choice(n, size=min(m, n), replace=False))
 
 
-def _task(ctx: _Context, kind: str, cohort_index: int, b: int) -> dict:
+def _task(ctx: _Context, kind: str, cohort_index: int, b: int, null_model=None) -> dict:
     """One unit of work: a resample (``kind`` = "resample" / "null") or a
-    permuted cohort's own fit (``kind`` = "null_fit")."""
+    null cohort's own fit (``kind`` = "null_fit").  ``null_model`` is the
+    mixture ``(k, covariance type)`` selected on the null cohort, which its
+    resamples refit."""
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
@@ -249,7 +265,9 @@ def _task(ctx: _Context, kind: str, cohort_index: int, b: int) -> dict:
         with threadpool_limits(1):
             local = dataclasses.replace(ctx, features=features,
                                         cache=ctx.cache if kind == "resample" else None)
-            result.update(_fit_one(local, drawn, seed))
+            if kind == "null":
+                local = dataclasses.replace(local, fixed_k=null_model[0], fixed_cov=null_model[1])
+            result.update(_fit_one(local, drawn, seed, reselect=kind != "null"))
     except Exception as exc:  # noqa: BLE001 - a failed refit is recorded, not fatal
         result["status"] = "failed"
         result["reason"] = f"{type(exc).__name__}: {exc}"[:500]
@@ -516,12 +534,15 @@ class StabilityResult:
     resamples: pd.DataFrame
     jaccard: pd.DataFrame
     null_jaccard: pd.DataFrame
+    null_reference: pd.DataFrame = field(default_factory=pd.DataFrame)
+    structure_test: pd.DataFrame = field(default_factory=pd.DataFrame)
     metrics: dict = field(default_factory=dict)
     summary: list = field(default_factory=list)
 
     def tables(self) -> dict:
         return {"stability": self.stability, "respondent_stability": self.respondent_stability,
-                "resamples": self.resamples, "jaccard": self.jaccard, "null_jaccard": self.null_jaccard}
+                "resamples": self.resamples, "jaccard": self.jaccard, "null_jaccard": self.null_jaccard,
+                "null_reference": self.null_reference, "structure_test": self.structure_test}
 
     def _repr_html_(self) -> str:
         from html import escape
@@ -571,12 +592,83 @@ def _summaries(jac: pd.DataFrame, original: dict, stable: float, dissolved: floa
             rows.append({"method": m, "archetype": arch, "n": int((original[m] == arch).sum()),
                          "n_resamples": int(len(j)),
                          "mean_jaccard": float(j.mean()) if has else np.nan,
+                         "_jaccard_sd": float(j.std(ddof=1)) if len(j) > 1 else np.nan,
                          "median_jaccard": float(np.median(j)) if has else np.nan,
                          "p10_jaccard": float(np.percentile(j, 10)) if has else np.nan,
                          "share_dissolved": float(np.mean(j < dissolved)) if has else np.nan,
                          "share_recovered": float(np.mean(j >= stable)) if has else np.nan})
-    return pd.DataFrame(rows, columns=["method", "archetype", "n", "n_resamples", "mean_jaccard",
+    return pd.DataFrame(rows, columns=["method", "archetype", "n", "n_resamples", "mean_jaccard", "_jaccard_sd",
                                        "median_jaccard", "p10_jaccard", "share_dissolved", "share_recovered"])
+
+
+VERDICTS = ("stable", "borderline", "weak", "dissolved", "no reference", "not resampled")
+STRUCTURE_METHODS = ("hdbscan", "gmm", "kmeans")  # the family over which alpha is divided
+
+
+def _quantile_se(values: np.ndarray, q: float, rng) -> float:
+    """Bootstrap standard error of an empirical quantile."""
+    if len(values) < 2:
+        return np.nan
+    draws = rng.choice(values, size=(500, len(values)), replace=True)
+    return float(np.std(np.quantile(draws, q, axis=1, method="higher"), ddof=1))
+
+
+def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tuple:
+    """Each archetype's verdict against the null reference, and the structure test per method.
+
+    An archetype's p-value is the Monte-Carlo p-value of its mean Jaccard
+    among the best mean Jaccards of the null cohorts, ``(1 + #{null >= x}) /
+    (1 + C)``.  The significance level ``stability.alpha`` is divided over
+    the methods that have archetypes (Bonferroni), so that "any method shows
+    a stable archetype" keeps its error rate on structure-free data.  The
+    structure test of a method is the same comparison for its best archetype.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (5,)))
+    table = table.copy()
+    assessed = [m for m in STRUCTURE_METHODS if (table["method"] == m).any()]
+    alpha_family = s.alpha / max(1, len(assessed))
+    table["mean_jaccard_se"] = np.nan
+    table["null_reference"] = np.nan
+    table["null_reference_se"] = np.nan
+    table["p_value"] = np.nan
+    structure = []
+    for m in METHODS:
+        rows = table["method"] == m
+        ref_method = "gmm" if m == "gmm_reselected" else m
+        null = null_reference.loc[null_reference["method"] == ref_method, "best_mean_jaccard"].to_numpy(float)
+        if len(null):
+            q = 1 - alpha_family
+            table.loc[rows, "null_reference"] = float(np.quantile(null, q, method="higher"))
+            table.loc[rows, "null_reference_se"] = _quantile_se(null, q, rng)
+            table.loc[rows, "p_value"] = [(1 + np.sum(null >= x)) / (1 + len(null)) if np.isfinite(x) else np.nan
+                                          for x in table.loc[rows, "mean_jaccard"]]
+        if m in STRUCTURE_METHODS:
+            best = table.loc[rows, "mean_jaccard"].max() if rows.any() else 0.0
+            best = 0.0 if not np.isfinite(best) else float(best)
+            p = (1 + np.sum(null >= best)) / (1 + len(null)) if len(null) else np.nan
+            structure.append({"method": m, "statistic": "best archetype's mean Jaccard", "observed": best,
+                              "null_cohorts": int(len(null)),
+                              "null_mean": float(np.mean(null)) if len(null) else np.nan,
+                              "null_q95": float(np.quantile(null, 0.95, method="higher")) if len(null) else np.nan,
+                              "p_value": p, "alpha": s.alpha,
+                              "reject": bool(p <= s.alpha) if len(null) else False,
+                              "test": "Monte-Carlo test against Gaussian-copula cohorts of the same shape"})
+    jac_sd = table.pop("_jaccard_sd") if "_jaccard_sd" in table else np.nan
+    table["mean_jaccard_se"] = jac_sd / np.sqrt(table["n_resamples"].clip(lower=1))
+    mean, se = table["mean_jaccard"], table["mean_jaccard_se"].fillna(0.0)
+    has_null = table["null_reference"].notna()
+    above = has_null & (table["p_value"] <= alpha_family)
+    verdict = np.where(mean < s.dissolved, "dissolved", "weak")
+    verdict = np.where((mean >= s.stable) & ~has_null, "no reference", verdict)
+    verdict = np.where((mean >= s.stable) & above, "stable", verdict)
+    near_stable = (mean - s.stable).abs() < 2 * se
+    ref_se = np.sqrt(se**2 + table["null_reference_se"].fillna(0.0) ** 2)
+    near_null = has_null & ((mean - table["null_reference"]).abs() < 2 * ref_se) & (mean >= s.stable - 2 * se)
+    borderline = (near_stable | near_null) & np.isin(verdict, ("stable", "weak"))
+    verdict = np.where(borderline, "borderline", verdict)
+    verdict = np.where(mean.isna(), "not resampled", verdict)
+    table["verdict"] = verdict
+    return table, pd.DataFrame(structure), alpha_family
 
 
 def _respondent_table(ids, original: dict, jac: pd.DataFrame, results: list[dict]) -> pd.DataFrame:
@@ -616,7 +708,7 @@ def _resample_rows(original: dict, results: list[dict], sample: str) -> list[dic
     rows = []
     for res in sorted(results, key=lambda r: (r["cohort"], r["resample"])):
         for m in METHODS:
-            row = {"sample": sample, "null_cohort": res["cohort"] if sample == "permuted" else -1,
+            row = {"sample": sample, "null_cohort": res["cohort"] if sample == "null cohort" else -1,
                    "resample": res["resample"], "status": res["status"], "reason": res["reason"],
                    "seconds": res["seconds"], "n_drawn": int(len(res["drawn"])), "method": m,
                    "ari": np.nan, "ami": np.nan, "n_clusters": np.nan, "selected_k": np.nan}
@@ -733,12 +825,12 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
     total = B + null_cohorts * (1 + s.null_resamples)
     state = {"done": reused}
 
-    def null_tasks(c):
+    def null_tasks(c, null_model):
         out = []
         for b in range(s.null_resamples):
             got = ckpt.load("null", c, b, ids)
             if got is None:
-                out.append((ctx, "null", c, b))
+                out.append((ctx, "null", c, b, null_model))
             else:
                 results[("null", c, b)] = got
                 state["done"] += 1
@@ -751,7 +843,8 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
             null_fits[res["cohort"]] = res
             _after_checkpoint(state["done"], total)
             tick(state["done"], total)
-            return null_tasks(res["cohort"]) if res["status"] == "ok" else []
+            null_model = (res["selected_k"], res["covariance_type"] or None)
+            return null_tasks(res["cohort"], null_model) if res["status"] == "ok" else []
         results[key] = res
         ckpt.save(res, ids)
         _after_checkpoint(state["done"], total)
@@ -784,8 +877,8 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
     jac = _jaccards(orig_labels, observed)
     table = _summaries(jac, orig_labels, s.stable, s.dissolved)
 
-    # ---- null reference
-    null_rows, null_jac_frames, null_means = [], [], {m: [] for m in METHODS}
+    # ---- null reference: the best archetype of every null cohort, per method
+    null_rows, null_jac_frames, best_rows = [], [], []
     null_failed = 0
     for c in range(null_cohorts):
         fit = null_fits.get(c)
@@ -802,25 +895,22 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         null_jac_frames.append(nj)
         ns = _summaries(nj, null_orig, s.stable, s.dissolved)
         for m in METHODS:
-            null_means[m] += ns.loc[ns["method"] == m, "mean_jaccard"].dropna().tolist()
-        null_rows += _resample_rows(null_orig, res_c, "permuted")
-    null_p95 = {m: (float(np.percentile(v, 95, method="higher")) if v else np.nan) for m, v in null_means.items()}
-    table["null_mean_jaccard_p95"] = table["method"].map(null_p95).astype(float)
-    # an archetype is stable only if it is more reproducible than what structure-free data of the
-    # same shape gives, and only if structure-free data does not itself reach the stable threshold
-    # (then reproducibility is no evidence of archetypes for that method: slices of a continuum)
-    null = table["null_mean_jaccard_p95"]
-    table["exceeds_null"] = null.isna() | ((table["mean_jaccard"] > null) & (null < s.stable))
-    verdict = np.where(table["mean_jaccard"] < s.dissolved, "dissolved", "weak")
-    verdict = np.where((table["mean_jaccard"] >= s.stable) & table["exceeds_null"], "stable", verdict)
-    verdict = np.where(table["mean_jaccard"].isna(), "not resampled", verdict)
-    table["verdict"] = verdict
-    null_text = (f"and above the null reference (95th percentile of the mean Jaccard of archetypes found in "
-                 f"{null_cohorts} column-permuted cohort(s), {s.null_resamples} resamples each), which must "
-                 f"itself stay below {s.stable:g}"
-                 if null_cohorts else "(no null reference: stability.null_resamples = 0)")
-    table["thresholds"] = (f"stable: mean Jaccard >= {s.stable:g} {null_text}; dissolved: mean Jaccard < "
-                           f"{s.dissolved:g}; weak otherwise")
+            means = ns.loc[ns["method"] == m, "mean_jaccard"].dropna()
+            best_rows.append({"method": m, "null_cohort": c, "n_archetypes": int(len(means)),
+                              "best_mean_jaccard": float(means.max()) if len(means) else 0.0})
+        null_rows += _resample_rows(null_orig, res_c, "null cohort")
+    null_reference = pd.DataFrame(best_rows, columns=["method", "null_cohort", "n_archetypes", "best_mean_jaccard"])
+    table, structure, alpha_family = _verdicts(table, null_reference, s, seed)
+    null_text = (f"its mean Jaccard exceeds the best archetype of structure-free cohorts of the same shape "
+                 f"(Gaussian copulas of the cohort: every item keeps its answers, the items their rank "
+                 f"correlations; {null_cohorts} cohorts, each fitted once and resampled {s.null_resamples} "
+                 f"times) with a Monte-Carlo p-value <= {alpha_family:.3g} ({s.alpha:g} Bonferroni-divided over "
+                 f"the methods assessed)" if null_cohorts else
+                 "and a null reference exists (stability.null_resamples = 0: there is none, so no archetype "
+                 "can be called stable)")
+    table["thresholds"] = (f"stable: mean Jaccard >= {s.stable:g} and {null_text}; borderline: the verdict changes "
+                           f"within 2 Monte-Carlo standard errors; dissolved: mean Jaccard < {s.dissolved:g}; "
+                           "weak otherwise")
     if len(null_jac_frames):
         null_jaccard = pd.concat(null_jac_frames, ignore_index=True)
     else:
@@ -835,32 +925,34 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
     summary, per_method = [], {}
     for m in METHODS:
         t = table[table["method"] == m]
-        counts = {v: int((t["verdict"] == v).sum()) for v in ("stable", "weak", "dissolved")}
+        counts = {v: int((t["verdict"] == v).sum()) for v in VERDICTS}
         okm = ok[ok["method"] == m]
+        st = structure[structure["method"] == m]
         per_method[m] = {
-            "n_archetypes": int(len(t)), **{f"n_{k}": v for k, v in counts.items()},
+            "n_archetypes": int(len(t)), **{f"n_{k.replace(' ', '_')}": v for k, v in counts.items()},
             "median_ari": float(okm["ari"].median()) if len(okm) else np.nan,
             "median_ami": float(okm["ami"].median()) if len(okm) else np.nan,
-            "null_mean_jaccard_p95": null_p95[m],
+            "null_reference": float(t["null_reference"].iloc[0]) if len(t) else np.nan,
+            "structure_p_value": float(st["p_value"].iloc[0]) if len(st) else np.nan,
             "n_clusters_distribution": {int(k): float(v) for k, v in
                                         okm["n_clusters"].value_counts(normalize=True).sort_index().items()},
         }
         if not len(t):
-            summary.append(f"{METHOD_NAMES[m]}: no archetypes to assess (the original fit has none).")
+            summary.append(f"{METHOD_NAMES[m]}: no archetypes to assess (the fit has none).")
             continue
-        ref = "" if np.isnan(null_p95[m]) else f", above the permuted-data reference {null_p95[m]:.2f}"
+        ref = t["null_reference"].iloc[0]
+        ref_text = ("no null reference" if np.isnan(ref) else
+                    f"the best archetype of structure-free cohorts reaches {ref:.2f} at the "
+                    f"{1 - alpha_family:.1%} level")
+        parts = [f"{counts[v]} {v}" for v in ("borderline", "weak", "dissolved", "no reference", "not resampled")
+                 if counts[v]]
         summary.append(
-            f"{METHOD_NAMES[m]}: {counts['stable']} of {len(t)} archetypes stable (mean Jaccard ≥ {s.stable:g}"
-            f"{ref}, over {plan}); {counts['weak']} weak, {counts['dissolved']} dissolved "
-            f"(mean Jaccard < {s.dissolved:g}).")
-        if counts["stable"] == 0 and null_cohorts and len(t) and not np.isnan(null_p95[m]) and \
-                (t["mean_jaccard"] >= s.stable).any():
-            summary.append(f"{METHOD_NAMES[m]}: archetypes reach the Jaccard threshold but not the stability of "
-                           "structure-free data of the same shape: they do not show archetypes.")
-        if not np.isnan(null_p95[m]) and null_p95[m] >= s.stable:
-            summary.append(f"{METHOD_NAMES[m]}: archetypes of structure-free data of the same shape are just as "
-                           f"reproducible (mean Jaccard up to {null_p95[m]:.2f}): for this method, stability cannot "
-                           "tell archetypes from slices of a continuum here.")
+            f"{METHOD_NAMES[m]}: {counts['stable']} of {len(t)} archetypes stable (mean Jaccard ≥ {s.stable:g} over "
+            f"{plan}, and above structure-free data: {ref_text})" + (f"; {', '.join(parts)}." if parts else "."))
+        if counts["stable"] == 0 and (t["mean_jaccard"] >= s.stable).any() and not np.isnan(ref):
+            summary.append(f"{METHOD_NAMES[m]}: archetypes reach the Jaccard threshold but are no more "
+                           "reproducible than the archetypes of structure-free data of the same shape: "
+                           "they do not show archetypes.")
     ks = ok.loc[ok["method"] == "gmm_reselected", "selected_k"].astype(int)
     k_dist = {int(k): float(v) for k, v in ks.value_counts(normalize=True).sort_index().items()}
     if len(ks) and fixed_k is not None:
@@ -872,15 +964,18 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         "resamples": B, "scheme": s.scheme, "fraction": s.fraction if s.scheme == "subsample" else 1.0,
         "failed": len(failed), "reused_from_checkpoints": reused,
         "null_cohorts": null_cohorts, "null_resamples": s.null_resamples, "null_failed": null_failed,
-        "thresholds": {"stable": s.stable, "dissolved": s.dissolved, "null_percentile": 95},
+        "thresholds": {"stable": s.stable, "dissolved": s.dissolved},
         "selected_k_distribution": k_dist, "original_k": fixed_k, "per_method": per_method,
+        "alpha": s.alpha, "alpha_family": alpha_family,
+        "structure_test": structure.to_dict(orient="records"),
         "executor": executor.name, "wall_seconds": time.perf_counter() - started,
     }
-    table = table[["method", "archetype", "n", "n_resamples", "mean_jaccard", "median_jaccard", "p10_jaccard",
-                   "share_dissolved", "share_recovered", "null_mean_jaccard_p95", "exceeds_null", "verdict",
-                   "thresholds"]]
+    table = table[["method", "archetype", "n", "n_resamples", "mean_jaccard", "mean_jaccard_se", "median_jaccard",
+                   "p10_jaccard", "share_dissolved", "share_recovered", "null_reference", "null_reference_se",
+                   "p_value", "verdict", "thresholds"]]
     return StabilityResult(stability=table, respondent_stability=respondent, resamples=resamples,
-                           jaccard=jac, null_jaccard=null_jaccard, metrics=metrics, summary=summary)
+                           jaccard=jac, null_jaccard=null_jaccard, null_reference=null_reference,
+                           structure_test=structure, metrics=metrics, summary=summary)
 
 
 def stability_stage(*, config, cohort, features, segmentation, seed, progress, tables, results,

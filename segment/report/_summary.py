@@ -215,12 +215,14 @@ def _stability_section(data: RunData) -> dict:
         "archetype": st["archetype"].map(fmt.integer),
         "n": [_size_text(n, data.min_cell) for n in st.get("n", pd.Series(np.nan, index=st.index))],
         "mean J": st["mean_jaccard"].map(lambda v: fmt.num(v, 2)),
+        "MC SE": st.get("mean_jaccard_se", pd.Series(np.nan, index=st.index)).map(lambda v: fmt.num(v, 3)),
         "median J": st.get("median_jaccard", pd.Series(np.nan, index=st.index)).map(lambda v: fmt.num(v, 2)),
         "10th pct J": st.get("p10_jaccard", pd.Series(np.nan, index=st.index)).map(lambda v: fmt.num(v, 2)),
         "dissolved": st.get("share_dissolved", pd.Series(np.nan, index=st.index)).map(fmt.share),
         "recovered": st.get("share_recovered", pd.Series(np.nan, index=st.index)).map(fmt.share),
-        "null 95th pct": st.get("null_mean_jaccard_p95", pd.Series(np.nan, index=st.index)).map(
+        "null reference": st.get("null_reference", pd.Series(np.nan, index=st.index)).map(
             lambda v: fmt.num(v, 2)),
+        "p (Monte Carlo)": st.get("p_value", pd.Series(np.nan, index=st.index)).map(lambda v: fmt.num(v, 3)),
         "verdict": st["verdict"].astype(str),
     })
     classes = [f"verdict-{verdict_class(v)}" for v in st["verdict"]]
@@ -238,15 +240,20 @@ def _stability_section(data: RunData) -> dict:
                 continue
             rows.append({"method": METHOD_LABELS.get(method, method),
                          "archetypes": fmt.integer(d.get("n_archetypes")), "stable": fmt.integer(d.get("n_stable")),
+                         "borderline": fmt.integer(d.get("n_borderline")),
                          "weak": fmt.integer(d.get("n_weak")), "dissolved": fmt.integer(d.get("n_dissolved")),
                          "median ARI": fmt.num(d.get("median_ari"), 2), "median AMI": fmt.num(d.get("median_ami"), 2),
-                         "null 95th pct": fmt.num(d.get("null_mean_jaccard_p95"), 2)})
+                         "null reference": fmt.num(d.get("null_reference"), 2),
+                         "structure p": fmt.num(d.get("structure_p_value"), 3)})
         if rows:
             per_method = fmt.table(pd.DataFrame(rows), caption="Stability per method",
-                                   numeric=["archetypes", "stable", "weak", "dissolved", "median ARI",
-                                            "median AMI", "null 95th pct"],
+                                   numeric=["archetypes", "stable", "borderline", "weak", "dissolved", "median ARI",
+                                            "median AMI", "null reference", "structure p"],
                                    note="Median ARI / AMI: agreement of each resample's partition with the "
-                                        "original one on the shared respondents.")
+                                        "original one on the shared respondents. Null reference: the quantile, "
+                                        "at the Bonferroni-divided level, of the best archetype's mean Jaccard "
+                                        "in each structure-free (Gaussian-copula) cohort. Structure p: "
+                                        "Monte-Carlo p-value of this method's best archetype against them.")
     return {"assessed": True, "facts": facts, "thresholds": thr, "per_method": per_method,
             "table": fmt.table(f, caption="Cluster-wise stability (Jaccard similarity of each archetype with "
                                           "its best match over resamples; Hennig, 2007)",

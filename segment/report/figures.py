@@ -169,9 +169,9 @@ def stability_figure(run) -> Figure | None:
     """Per-archetype Jaccard similarities over resamples against the null reference.
 
     Each archetype's box shows the Jaccard similarity of its best match in
-    every resample; the grey box ("null") pools the archetypes found under
-    the null reference (structure destroyed), and the dotted line is the 95th
-    percentile of their mean Jaccard.  Dashed lines mark the dissolved (0.5)
+    every resample; the grey box ("null") shows the best archetype's mean
+    Jaccard in each structure-free cohort of the null reference, and the
+    dotted line is the reference an archetype must exceed.  Dashed lines mark the dissolved (0.5)
     and stable (0.75) thresholds (Hennig, 2007).
 
     Returns
@@ -202,15 +202,18 @@ def stability_figure(run) -> Figure | None:
                     _colour_box(bp, archetype_color(a))
             ticks = [str(a) for a in archetypes]
             nv = np.array([])
-            if len(null) and "jaccard" in null:
+            best = data.table("null_reference")
+            if len(best) and "best_mean_jaccard" in best:
+                nv = best.loc[best["method"] == method, "best_mean_jaccard"].dropna().to_numpy(float)
+            elif len(null) and "jaccard" in null:
                 nv = null.loc[null["method"] == method, "jaccard"].dropna().to_numpy(float)
             if len(nv):
                 bp = ax.boxplot(nv, positions=[len(archetypes)], widths=0.55, patch_artist=True,
                                 showfliers=False)
                 _colour_box(bp, NULL_COLOR, alpha=0.45)
                 ticks.append("null")
-            if len(stab) and "null_mean_jaccard_p95" in stab:
-                p95 = stab.loc[stab["method"] == method, "null_mean_jaccard_p95"].dropna()
+            if len(stab) and "null_reference" in stab:
+                p95 = stab.loc[stab["method"] == method, "null_reference"].dropna()
                 if len(p95):
                     ax.axhline(float(p95.iloc[0]), ls=":", lw=1.1, color=NULL_COLOR)
             for y in (dissolved, stable):
@@ -229,7 +232,7 @@ def stability_figure(run) -> Figure | None:
             from matplotlib.lines import Line2D
             from matplotlib.patches import Patch
             axes[0].legend(handles=[Patch(color=NULL_COLOR, alpha=0.45, label="null reference (all archetypes)"),
-                                    Line2D([], [], ls=":", color=NULL_COLOR, label="null 95th pct of mean J")],
+                                    Line2D([], [], ls=":", color=NULL_COLOR, label="null reference")],
                            loc="lower left")
     return fig
 
