@@ -308,8 +308,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"experiment file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read experiment file {path}: {exc.strerror or exc}") from None
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
     try:
