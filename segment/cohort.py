@@ -123,11 +123,11 @@ def _decode_item(item: Item, raw: pd.Series, problems: list) -> tuple[pd.Series,
             )
 
     if item.type in ("likert", "ordinal"):
-        mapped = norm.map(item.values)
+        mapped = norm.map(item.values).astype(float)
         numbers = _numeric_levels(item)
         unmapped = mapped.isna() & ~pd.Series(missing, index=raw.index)
         if numbers and unmapped.any():
-            mapped[unmapped] = norm[unmapped].map(lambda v: numbers.get(as_number(v), np.nan))
+            mapped[unmapped] = np.array([numbers.get(as_number(v), np.nan) for v in norm[unmapped]], float)
         bad = ~missing & mapped.isna().to_numpy(bool)
         key = "levels" if item.type == "likert" else "map"
         report_unmapped(bad, text, f"Add it to '{key}' or to 'missing' of '{item.name}'.")
@@ -137,7 +137,8 @@ def _decode_item(item: Item, raw: pd.Series, problems: list) -> tuple[pd.Series,
             values = lo + hi - values
         decoded = values.where(~missing)
     elif item.type == "numeric":
-        values = text.where(~missing).map(as_number, na_action="ignore").astype(float)
+        values = pd.Series([np.nan if m else as_number(v) for v, m in zip(text, missing)],
+                           index=raw.index, dtype=float)
         bad = ~missing & values.isna().to_numpy(bool)
         report_unmapped(bad, text, f"It is not a finite number; add it to 'missing' of '{item.name}' if it "
                                    "means no answer.")
