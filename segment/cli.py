@@ -71,6 +71,44 @@ def _cmd_run(args, extra) -> int:
     return 0
 
 
+def _cmd_validate(args, extra) -> int:
+    from .config import ExperimentConfig, load_config
+    from .experiment import check_output, prepare
+
+    if args.experiment:
+        if args.cohort or args.codebook or args.sheet is not None:
+            raise ConfigError("give an experiment file, or --codebook and --cohort (with --sheet), not both.")
+        config = load_config(args.experiment, _dotted_overrides(extra))
+        check_output(config)
+    else:
+        if extra:
+            raise ConfigError(f"unrecognised arguments: {' '.join(extra)} (config overrides need an experiment).")
+        if not args.cohort or not args.codebook:
+            raise ConfigError("segment validate needs an experiment file, or both --codebook BOOK.toml and "
+                              "--cohort SURVEY_FILE.")
+        config = ExperimentConfig()
+        config.experiment.cohort, config.experiment.codebook = args.cohort, args.codebook
+        if args.sheet is not None:
+            config.experiment.sheet = int(args.sheet) if args.sheet.isdigit() else args.sheet
+    plan = prepare(config)
+    for warning in plan.warnings:
+        print(f"segment: warning: {warning}", file=sys.stderr)
+    for line in plan.describe():
+        print(line)
+    if config.sweep:
+        from .sweep import setting_config, sweep_plan
+
+        settings, options = sweep_plan(config)
+        for setting in settings:
+            try:
+                prepare(setting_config(config, setting, options), plan.cohort)
+            except SegmentError as exc:
+                raise type(exc)(f"sweep setting {setting}: {exc}") from None
+        print(f"sweep: {len(settings)} settings, every one valid")
+    print("Valid: nothing was fitted or written.")
+    return 0
+
+
 def _cmd_runs(args, extra) -> int:
     from .runs import list_runs
 
@@ -165,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     rep.set_defaults(func=_cmd_replicate)
 
+    val = sub.add_parser(
+        "validate", help="check an experiment (or a codebook and cohort) as 'run' would, without fitting",
+        description="Every check of 'segment run' without fitting anything: the config, the codebook, "
+                    "every answer of the survey file, and the names the config gives. Prints the "
+                    "respondents, features, outcomes, covariates and exclusions a run would analyse.")
+    val.add_argument("experiment", nargs="?", help="experiment file (TOML); config overrides as for 'run'")
+    val.add_argument("--codebook", help="a codebook, to check with --cohort without an experiment")
+    val.add_argument("--cohort", help="a survey file, to check with --codebook")
+    val.add_argument("--sheet", help="the sheet of an XLSX cohort (name or 0-based position)")
+    val.set_defaults(func=_cmd_validate)
+
     runs = sub.add_parser("runs", help="list runs with their key figures")
     runs.add_argument("folder", nargs="?", default="reports")
     runs.set_defaults(func=_cmd_runs)
@@ -179,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("run", "replicate"):
+    if extra and args.command not in ("run", "replicate", "validate"):
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:

@@ -13,6 +13,7 @@ codebook itself, and :mod:`segment.cohort` applies it to a file.
 from __future__ import annotations
 
 import difflib
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,27 @@ DEFAULT_MISSING_CODES = ("Don't know", "Prefer not to say", "Not applicable")
 def normalise_answer(text: str) -> str:
     """The form in which answers are matched: stripped and case-folded."""
     return " ".join(str(text).split()).casefold()
+
+
+def as_number(text) -> float | None:
+    """The finite number an answer text writes (``"2"``, ``"2.0"``, ``"2,0"``), or None.
+
+    Exports write an integer column holding blanks as floats, and some
+    locales write a decimal comma.
+    """
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        t = str(text).strip()
+        if t.count(",") == 1 and "." not in t:
+            t = t.replace(",", ".")
+        try:
+            value = float(t)
+        except ValueError:
+            return None
+    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,9 @@ class Item:
         Whether a missing answer also becomes a 0/1 feature of its own.
     reverse : bool
         Reverse-code a likert item: ``min + max - value``.
+    numeric_codes : bool
+        A likert item also accepts the number of each level as its answer
+        (``"2"``, ``"2.0"``, ``"2,0"``).
     range : tuple or None
         Valid ``(low, high)`` for a numeric item.
     separator : str
@@ -85,6 +110,7 @@ class Item:
     range: tuple | None = None
     separator: str = ","
     label: str = ""
+    numeric_codes: bool = False
 
     @property
     def is_numeric(self) -> bool:
@@ -167,11 +193,65 @@ class Codebook:
 _ITEM_KEYS = {
     "column", "name", "role", "type", "levels", "values", "map", "categories",
     "options", "aliases", "missing", "missing_indicator", "reverse", "range",
-    "separator", "label",
+    "separator", "label", "numeric_codes",
 }
 _SCALE_KEYS = {"name", "items", "method", "min_answered", "cutoffs", "role", "label"}
 _INSTRUMENT_KEYS = {"use", "prefix", "columns", "role", "scale_name", "missing"}
 _TOP_KEYS = {"survey", "missing", "column", "scale", "instrument"}
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_label(v) -> bool:
+    """An answer text as a codebook may write it: a str, or a number for numeric codes."""
+    return isinstance(v, str) or _is_number(v)
+
+
+_KINDS = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "labels": (lambda v: isinstance(v, list) and all(_is_label(x) for x in v),
+               'a list of answer texts, e.g. ["Never", "Rarely"]'),
+    "strings": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                'a list of strings, e.g. ["a", "b"]'),
+    "numbers": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+    "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] <= v[1],
+              "[low, high] with two numbers, low <= high"),
+    "map": (lambda v: isinstance(v, dict) and all(_is_number(x) for x in v.values()),
+            'a table of answer = number, e.g. { "Less than 1 hour" = 0.5 }'),
+    "aliases": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+                'a table of answer = category, e.g. { "NB" = "nonbinary" }'),
+    "cutoffs": (lambda v: isinstance(v, list) and all(
+        isinstance(c, list) and len(c) == 2 and _is_number(c[0]) and isinstance(c[1], str) for c in v),
+        'a list of [threshold, label] pairs, e.g. [[5, "mild"], [10, "moderate"]]'),
+    "table": (lambda v: isinstance(v, dict), "a table"),
+    "tables": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+               "an array of tables ([[...]])"),
+}
+
+
+def _check_types(table: dict, kinds: dict, where: str, path) -> None:
+    """Every key present in ``table`` holds a value of its kind, or fail naming it."""
+    for key, kind in kinds.items():
+        if key in table:
+            test, wanted = _KINDS[kind]
+            if not test(table[key]):
+                raise CodebookError(f"{path}: {where}: '{key}' must be {wanted}; got {table[key]!r}.")
+
+
+_ITEM_KINDS = {
+    "column": "str", "name": "str", "role": "str", "type": "str", "levels": "labels", "values": "numbers",
+    "map": "map", "categories": "labels", "options": "labels", "aliases": "aliases", "missing": "labels",
+    "missing_indicator": "bool", "reverse": "bool", "numeric_codes": "bool", "range": "range",
+    "separator": "str", "label": "str",
+}
+_SCALE_KINDS = {"name": "str", "items": "strings", "method": "str", "min_answered": "int",
+                "cutoffs": "cutoffs", "role": "str", "label": "str"}
+_INSTRUMENT_KINDS = {"use": "str", "prefix": "str", "columns": "aliases", "role": "str",
+                     "scale_name": "str", "missing": "labels"}
 
 
 def _unknown(keys, allowed, where: str, path) -> None:
@@ -194,8 +274,14 @@ def _require(table: dict, key: str, where: str, path) -> Any:
 def _parse_item(table: dict, index: int, default_missing: tuple, path) -> Item:
     where = f"[[column]] #{index + 1}"
     _unknown(table, _ITEM_KEYS, where, path)
-    column = str(_require(table, "column", where, path))
+    _check_types(table, {"column": "str"}, where, path)
+    column = _require(table, "column", where, path)
     where = f"column '{column}'"
+    _check_types(table, _ITEM_KINDS, where, path)
+    if not column or not str(table.get("name", column)):
+        raise CodebookError(f"{path}: {where}: 'column' and 'name' must not be empty.")
+    if "separator" in table and not table["separator"]:
+        raise CodebookError(f"{path}: {where}: 'separator' must not be empty.")
     name = str(table.get("name", column))
     role = table.get("role", "ignore")
     if role not in ROLES:
@@ -209,18 +295,28 @@ def _parse_item(table: dict, index: int, default_missing: tuple, path) -> Item:
     aliases: dict = {}
     if type_ == "likert":
         levels = _require(table, "levels", where, path)
+        if not levels:
+            raise CodebookError(f"{path}: {where}: 'levels' is empty; list the answer labels in order.")
         nums = table.get("values", list(range(1, len(levels) + 1)))
         if len(nums) != len(levels):
             raise CodebookError(
                 f"{path}: {where}: {len(levels)} levels but {len(nums)} values."
             )
         values = {normalise_answer(lv): float(v) for lv, v in zip(levels, nums)}
+        if table.get("numeric_codes"):
+            clash = [lv for lv, v in zip(levels, nums) if as_number(lv) not in (None, float(v))]
+            if clash:
+                raise CodebookError(
+                    f"{path}: {where}: level {clash[0]!r} is a number other than its value, so with "
+                    "'numeric_codes' an answer of that number would be ambiguous.")
     elif type_ == "ordinal":
         mapping = _require(table, "map", where, path)
         values = {normalise_answer(k): float(v) for k, v in mapping.items()}
     elif type_ in ("categorical", "multiselect"):
         key = "categories" if type_ == "categorical" else "options"
         categories = tuple(str(c) for c in _require(table, key, where, path))
+        if not categories:
+            raise CodebookError(f"{path}: {where}: '{key}' is empty.")
         for c in categories:
             aliases[normalise_answer(c)] = c
         for alias, target in table.get("aliases", {}).items():
@@ -230,12 +326,12 @@ def _parse_item(table: dict, index: int, default_missing: tuple, path) -> Item:
                     f"which is not among {key} {list(categories)}."
                 )
             aliases[normalise_answer(alias)] = target
-    for key in ("reverse",):
+    for key in ("reverse", "numeric_codes"):
         if table.get(key) and type_ != "likert":
-            raise CodebookError(f"{path}: {where}: 'reverse' applies to likert items only.")
+            raise CodebookError(f"{path}: {where}: '{key}' applies to likert items only.")
     range_ = table.get("range")
     if range_ is not None:
-        if type_ != "numeric" or len(range_) != 2 or range_[0] > range_[1]:
+        if type_ != "numeric":
             raise CodebookError(
                 f"{path}: {where}: 'range' must be [low, high] on a numeric item."
             )
@@ -251,6 +347,7 @@ def _parse_item(table: dict, index: int, default_missing: tuple, path) -> Item:
         categories=categories, aliases=aliases, missing=missing,
         missing_indicator=bool(table.get("missing_indicator", False)),
         reverse=bool(table.get("reverse", False)), range=range_,
+        numeric_codes=bool(table.get("numeric_codes", False)),
         separator=str(table.get("separator", ",")),
         label=str(table.get("label", column)),
     )
@@ -259,7 +356,9 @@ def _parse_item(table: dict, index: int, default_missing: tuple, path) -> Item:
 def _parse_scale(table: dict, index: int, path, prefix: str = "") -> Scale:
     where = f"[[scale]] #{index + 1}"
     _unknown(table, _SCALE_KEYS, where, path)
-    name = str(_require(table, "name", where, path))
+    _check_types(table, {"name": "str"}, where, path)
+    name = _require(table, "name", where, path)
+    _check_types(table, _SCALE_KINDS, f"scale '{name}'", path)
     method = table.get("method", "mean")
     if method not in ("sum", "mean"):
         raise CodebookError(f"{path}: scale '{name}': method must be 'sum' or 'mean', got '{method}'.")
@@ -281,16 +380,22 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise CodebookError(f"codebook not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CodebookError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise CodebookError(f"cannot read codebook {path}: {exc.strerror or exc}") from None
 
 
 def _instrument(table: dict, index: int, default_missing: tuple, path: Path):
     where = f"[[instrument]] #{index + 1}"
     _unknown(table, _INSTRUMENT_KEYS, where, path)
+    _check_types(table, _INSTRUMENT_KINDS, where, path)
     use = Path(str(_require(table, "use", where, path)))
     ipath = use if use.is_absolute() else (path.parent / use)
     doc = _read_toml(ipath)
+    _check_types(doc, {"column": "tables", "scale": "tables"}, "the top level", ipath)
+    for i, raw in enumerate(doc.get("column", [])):
+        _require(raw, "column", f"[[column]] #{i + 1}", ipath)
     prefix = str(table.get("prefix", ""))
     columns = table.get("columns", {})
     role = table.get("role")
@@ -341,10 +446,14 @@ def load_codebook(path: str | Path) -> Codebook:
     path = Path(path)
     doc = _read_toml(path)
     _unknown(doc, _TOP_KEYS, "the top level", path)
+    _check_types(doc, {"survey": "table", "missing": "table", "column": "tables", "scale": "tables",
+                       "instrument": "tables"}, "the top level", path)
     survey = doc.get("survey", {})
     _unknown(survey, {"name", "title"}, "[survey]", path)
-    default_missing = tuple(doc.get("missing", {}).get("codes", DEFAULT_MISSING_CODES))
+    _check_types(survey, {"name": "str", "title": "str"}, "[survey]", path)
     _unknown(doc.get("missing", {}), {"codes"}, "[missing]", path)
+    _check_types(doc.get("missing", {}), {"codes": "labels"}, "[missing]", path)
+    default_missing = tuple(str(m) for m in doc.get("missing", {}).get("codes", DEFAULT_MISSING_CODES))
 
     items = [_parse_item(t, i, default_missing, path) for i, t in enumerate(doc.get("column", []))]
     scales = [_parse_scale(t, i, path) for i, t in enumerate(doc.get("scale", []))]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook, Item, load_codebook, normalise_answer
+from .codebook import Codebook, Item, as_number, load_codebook, normalise_answer
 from .errors import SegmentError, SurveyDataError
 from .readers import file_sha256, read_survey
 
@@ -96,6 +96,15 @@ def _rows(mask: np.ndarray) -> str:
     return f"{plural} {shown}{more}"
 
 
+def _numeric_levels(item: Item) -> dict:
+    """Number -> value of the levels (map keys) that are numbers, and of the values
+    themselves with ``numeric_codes``: ``"2.0"`` is level ``"2"``."""
+    numbers = {as_number(text): v for text, v in item.values.items() if as_number(text) is not None}
+    if item.numeric_codes:
+        numbers.update({v: v for v in item.values.values()})
+    return numbers
+
+
 def _decode_item(item: Item, raw: pd.Series, problems: list) -> tuple[pd.Series, pd.Series]:
     """Decode one column. Returns (decoded values, missing-code mask)."""
     text = raw.astype("string")
@@ -107,14 +116,18 @@ def _decode_item(item: Item, raw: pd.Series, problems: list) -> tuple[pd.Series,
 
     def report_unmapped(bad: np.ndarray, values: pd.Series, hint: str) -> None:
         for value in pd.unique(values[bad]):
-            rows = bad & (values == value).to_numpy(bool)
+            rows = bad & (values == value).fillna(False).to_numpy(bool)
             problems.append(
                 f"column '{item.column}': answer {value!r} is not in the codebook "
                 f"({_rows(rows)}). {hint}"
             )
 
     if item.type in ("likert", "ordinal"):
-        mapped = norm.map(item.values)
+        mapped = norm.map(item.values).astype(float)
+        numbers = _numeric_levels(item)
+        unmapped = mapped.isna() & ~pd.Series(missing, index=raw.index)
+        if numbers and unmapped.any():
+            mapped[unmapped] = np.array([numbers.get(as_number(v), np.nan) for v in norm[unmapped]], float)
         bad = ~missing & mapped.isna().to_numpy(bool)
         key = "levels" if item.type == "likert" else "map"
         report_unmapped(bad, text, f"Add it to '{key}' or to 'missing' of '{item.name}'.")
@@ -124,14 +137,16 @@ def _decode_item(item: Item, raw: pd.Series, problems: list) -> tuple[pd.Series,
             values = lo + hi - values
         decoded = values.where(~missing)
     elif item.type == "numeric":
-        values = pd.to_numeric(text.where(~missing), errors="coerce")
+        values = pd.Series([np.nan if m else as_number(v) for v, m in zip(text, missing)],
+                           index=raw.index, dtype=float)
         bad = ~missing & values.isna().to_numpy(bool)
-        report_unmapped(bad, text, f"It is not a number; add it to 'missing' of '{item.name}' if it means no answer.")
+        report_unmapped(bad, text, f"It is not a finite number; add it to 'missing' of '{item.name}' if it "
+                                   "means no answer.")
         if item.range is not None:
             lo, hi = item.range
             out = (~values.isna() & ((values < lo) | (values > hi))).to_numpy(bool)
             for value in pd.unique(text[out]):
-                rows = out & (text == value).to_numpy(bool)
+                rows = out & (text == value).fillna(False).to_numpy(bool)
                 problems.append(
                     f"column '{item.column}': value {value!r} is outside the valid range "
                     f"[{lo:g}, {hi:g}] ({_rows(rows)})."
@@ -234,6 +249,7 @@ def load_cohort(
     codebook: Codebook | str | Path,
     *,
     resubmissions: str = "error",
+    sheet: str | int | None = None,
 ) -> Cohort:
     """Read a survey file and decode it with a codebook.
 
@@ -246,6 +262,9 @@ def load_cohort(
         The codebook, or the path of its TOML file.
     resubmissions : {"error", "drop_exact", "keep_last"}
         What to do with a respondent id that occurs more than once.
+    sheet : str or int, optional
+        For an XLSX file, the sheet to read (name or 0-based position);
+        the first by default.  Messages name the sheet read.
 
     Returns
     -------
@@ -255,7 +274,8 @@ def load_cohort(
     ------
     SurveyDataError
         Listing every unmapped answer, out-of-range number, codebook column
-        missing from the file and duplicated respondent id.
+        missing from the file and duplicated respondent id; or the file
+        holds no respondents.
     """
     if not isinstance(codebook, Codebook):
         codebook = load_codebook(codebook)
@@ -263,9 +283,13 @@ def load_cohort(
         frame, source, sha = survey.reset_index(drop=True), None, None
     else:
         source = Path(survey)
-        frame = read_survey(source)
+        frame = read_survey(source, sheet=sheet)
         sha = file_sha256(source)
     where = source.name if source is not None else "survey"
+    if "sheet" in frame.attrs:
+        where += f" (sheet {frame.attrs['sheet']!r})"
+    if len(frame) == 0:
+        raise SurveyDataError(f"{where}: the file has a header row but no respondents.")
 
     absent = [it.column for it in codebook.items if it.column not in frame.columns]
     if absent:

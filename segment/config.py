@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import sys
 import types
 import typing
@@ -36,6 +37,7 @@ class ExperimentSection:
     codebook: str = ""
     output: str = "reports"
     resubmissions: str = "error"
+    sheet: str | int = 0
 
 
 @dataclass
@@ -221,6 +223,8 @@ def _type_name(tp) -> str:
 
 
 def _check_value(tp, value, key: str):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{key}' must be a finite number; got {value!r}.")
     ok = {
         bool: lambda v: isinstance(v, bool),
         int: lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -306,8 +310,10 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"experiment file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read experiment file {path}: {exc.strerror or exc}") from None
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
     try:
@@ -316,44 +322,87 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
         raise ConfigError(f"{path}: {exc}") from None
 
 
+#: UMAP metrics that need no parameters and suit real-valued, scaled features.
+METRICS = ("euclidean", "l2", "manhattan", "l1", "taxicab", "chebyshev", "linf", "linfty", "linfinity",
+           "canberra", "braycurtis", "cosine", "correlation")
+METHODS = ("hdbscan", "gmm", "kmeans")
+
+
 def _in(value, allowed, key):
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ConfigError(f"config key '{key}' must be one of {', '.join(map(str, allowed))}; got {value!r}.")
 
 
-def validate(cfg: ExperimentConfig) -> None:
-    """Range and choice checks that the types alone do not catch."""
-    _in(cfg.experiment.resubmissions, ("error", "drop_exact", "keep_last"), "experiment.resubmissions")
-    _in(cfg.features.imputer, ("knn", "median", "drop"), "features.imputer")
-    _in(cfg.features.scaler, ("standard", "robust"), "features.scaler")
-    if not 0 < cfg.features.max_missing_share <= 1:
-        raise ConfigError(f"config key 'features.max_missing_share' must be in (0, 1]; got {cfg.features.max_missing_share}.")
-    if cfg.reduce.n_neighbors < 2:
-        raise ConfigError(f"config key 'reduce.n_neighbors' must be >= 2; got {cfg.reduce.n_neighbors}.")
-    if cfg.reduce.n_components < 1:
-        raise ConfigError(f"config key 'reduce.n_components' must be >= 1; got {cfg.reduce.n_components}.")
-    if cfg.reduce.n_epochs < 0:
-        raise ConfigError(f"config key 'reduce.n_epochs' must be >= 1, or 0 for umap-learn's default; "
-                          f"got {cfg.reduce.n_epochs}.")
-    if cfg.reduce.min_dist < 0:
-        raise ConfigError(f"config key 'reduce.min_dist' must be >= 0; got {cfg.reduce.min_dist}.")
+def _at_least(value, low, key, note: str = ""):
+    if value < low:
+        raise ConfigError(f"config key '{key}' must be >= {low}{note}; got {value!r}.")
+
+
+def _names(values, key):
+    """A list of names: every element a non-empty str, none twice."""
+    bad = [v for v in values if not isinstance(v, str) or not v]
+    if bad:
+        raise ConfigError(f"config key '{key}' must be a list of names (str); got {bad[0]!r} in {values!r}.")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ConfigError(f"config key '{key}' names {', '.join(map(repr, twice))} more than once.")
+
+
+def _validate_experiment(e: ExperimentSection) -> None:
+    if not e.name or e.name in (".", "..") or any(c in e.name for c in "/\\"):
+        raise ConfigError(f"config key 'experiment.name' must be a plain folder name (no '/'); got {e.name!r}.")
+    _at_least(e.seed, 0, "experiment.seed")
+    _in(e.resubmissions, ("error", "drop_exact", "keep_last"), "experiment.resubmissions")
+    if isinstance(e.sheet, int):
+        _at_least(e.sheet, 0, "experiment.sheet", " (a 0-based sheet position) or a sheet name")
+
+
+def _validate_features(f: FeaturesConfig) -> None:
+    _names(f.include, "features.include")
+    _names(f.exclude, "features.exclude")
+    _in(f.imputer, ("knn", "median", "drop"), "features.imputer")
+    _in(f.scaler, ("standard", "robust"), "features.scaler")
+    _at_least(f.knn_neighbors, 1, "features.knn_neighbors")
+    if not f.categorical_weight > 0:
+        raise ConfigError(f"config key 'features.categorical_weight' must be > 0; got {f.categorical_weight}.")
+    if not 0 < f.max_missing_share <= 1:
+        raise ConfigError(f"config key 'features.max_missing_share' must be in (0, 1]; got {f.max_missing_share}.")
+
+
+def _validate_reduce(r: ReduceConfig) -> None:
+    _at_least(r.n_neighbors, 2, "reduce.n_neighbors")
+    _at_least(r.n_components, 1, "reduce.n_components")
+    _at_least(r.n_epochs, 0, "reduce.n_epochs", " (0 for umap-learn's default)")
+    _at_least(r.min_dist, 0, "reduce.min_dist")
+    _in(r.metric, METRICS, "reduce.metric")
+
+
+def _validate_cluster(c: ClusterConfig) -> None:
     from .cluster import resolve_min_cluster_size
-    resolve_min_cluster_size(cfg.cluster.hdbscan.min_cluster_size, 1000)
-    if cfg.cluster.hdbscan.min_samples < 0:
-        raise ConfigError(f"config key 'cluster.hdbscan.min_samples' must be >= 1, or 0 for min_cluster_size; "
-                          f"got {cfg.cluster.hdbscan.min_samples}.")
-    _in(cfg.cluster.hdbscan.selection_method, ("eom", "leaf"), "cluster.hdbscan.selection_method")
-    _in(cfg.cluster.gmm.criterion, ("bic", "icl"), "cluster.gmm.criterion")
-    k = cfg.cluster.gmm.k
-    if len(k) != 2 or not all(isinstance(v, int) for v in k) or not 1 <= k[0] <= k[1]:
+    resolve_min_cluster_size(c.hdbscan.min_cluster_size, 1000)
+    _at_least(c.hdbscan.min_samples, 0, "cluster.hdbscan.min_samples", " (0 for min_cluster_size)")
+    _in(c.hdbscan.selection_method, ("eom", "leaf"), "cluster.hdbscan.selection_method")
+    _at_least(c.hdbscan.epsilon, 0, "cluster.hdbscan.epsilon")
+    g = c.gmm
+    _in(g.criterion, ("bic", "icl"), "cluster.gmm.criterion")
+    k = g.k
+    if len(k) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in k) \
+            or not 1 <= k[0] <= k[1]:
         raise ConfigError(f"config key 'cluster.gmm.k' must be [low, high] with 1 <= low <= high; got {k}.")
-    for ct in cfg.cluster.gmm.covariance_types:
+    if not g.covariance_types:
+        raise ConfigError("config key 'cluster.gmm.covariance_types' must list at least one of full, tied, "
+                          "diag, spherical.")
+    for ct in g.covariance_types:
         _in(ct, ("full", "tied", "diag", "spherical"), "cluster.gmm.covariance_types")
-    _in(cfg.cluster.gmm.space, ("pca", "features", "embedding"), "cluster.gmm.space")
-    if cfg.cluster.gmm.pca_components < 1:
-        raise ConfigError(f"config key 'cluster.gmm.pca_components' must be >= 1; got {cfg.cluster.gmm.pca_components}.")
-    _in(cfg.cluster.kmeans.space, ("features", "embedding"), "cluster.kmeans.space")
-    s = cfg.stability
+    _names(g.covariance_types, "cluster.gmm.covariance_types")
+    _at_least(g.n_init, 1, "cluster.gmm.n_init")
+    _in(g.space, ("pca", "features", "embedding"), "cluster.gmm.space")
+    _at_least(g.pca_components, 1, "cluster.gmm.pca_components")
+    _at_least(c.kmeans.k, 1, "cluster.kmeans.k")
+    _in(c.kmeans.space, ("features", "embedding"), "cluster.kmeans.space")
+
+
+def _validate_stability(s: StabilityConfig) -> None:
     _in(s.scheme, ("subsample", "bootstrap"), "stability.scheme")
     if s.resamples != 0 and s.resamples < 2:
         raise ConfigError(f"config key 'stability.resamples' must be 0 (no stability analysis) or >= 2; got {s.resamples}.")
@@ -365,10 +414,9 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"config key 'stability.null_resamples' must be 0 (no null reference) or >= 2; "
                           f"got {s.null_resamples}.")
     _in(s.null, ("correlated", "permute"), "stability.null")
+    _at_least(s.null_cohorts, 1, "stability.null_cohorts")
     if not 0 < s.alpha < 1:
         raise ConfigError(f"config key 'stability.alpha' must be in (0, 1); got {s.alpha}.")
-    if s.null_cohorts < 1:
-        raise ConfigError(f"config key 'stability.null_cohorts' must be >= 1; got {s.null_cohorts}.")
     if not 0 <= s.max_failed_share < 1:
         raise ConfigError(f"config key 'stability.max_failed_share' must be in [0, 1); got {s.max_failed_share}.")
     if not 0 < s.dissolved <= s.stable <= 1:
@@ -377,9 +425,42 @@ def validate(cfg: ExperimentConfig) -> None:
     if s.scheduler and s.scheduler != "local" and "://" not in s.scheduler and ":" not in s.scheduler:
         raise ConfigError(f"config key 'stability.scheduler' must be \"\" (this machine), \"local\" (a local "
                           f"dask cluster) or a scheduler address such as \"tcp://host:8786\"; got {s.scheduler!r}.")
-    _in(cfg.profile.correction, ("holm", "fdr_bh", "bonferroni"), "profile.correction")
-    _in(cfg.profile.pairwise, ("games-howell", "welch"), "profile.pairwise")
-    if not 0 < cfg.profile.alpha < 1:
-        raise ConfigError(f"config key 'profile.alpha' must be in (0, 1); got {cfg.profile.alpha}.")
-    if cfg.report.min_cell < 1:
-        raise ConfigError(f"config key 'report.min_cell' must be >= 1; got {cfg.report.min_cell}.")
+
+
+def _validate_profile(p: ProfileConfig) -> None:
+    _names(p.outcomes, "profile.outcomes")
+    _names(p.covariates, "profile.covariates")
+    _in(p.correction, ("holm", "fdr_bh", "bonferroni"), "profile.correction")
+    _in(p.pairwise, ("games-howell", "welch"), "profile.pairwise")
+    _at_least(p.pseudo_class_draws, 2, "profile.pseudo_class_draws")
+    _at_least(p.top_features, 1, "profile.top_features")
+    if not 0 < p.alpha < 1:
+        raise ConfigError(f"config key 'profile.alpha' must be in (0, 1); got {p.alpha}.")
+    for method, names in p.names.items():
+        _in(method, METHODS, "profile.names")
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            raise ConfigError(f"config key 'profile.names.{method}' must be a table of archetype -> name, "
+                              f"e.g. {{ \"0\" = \"heavy scrollers\" }}; got {names!r}.")
+        for archetype in names:
+            try:
+                int(archetype)
+            except ValueError:
+                raise ConfigError(f"config key 'profile.names.{method}': {archetype!r} is not an archetype "
+                                  "number (0, 1, ...).") from None
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Range and choice checks that the types alone do not catch.
+
+    Everything that can be checked without the cohort is checked here, so
+    that a mistake is found before anything is loaded or fitted; the names
+    the config gives (features, outcomes, covariates) are checked against
+    the cohort by :func:`segment.experiment.prepare`.
+    """
+    _validate_experiment(cfg.experiment)
+    _validate_features(cfg.features)
+    _validate_reduce(cfg.reduce)
+    _validate_cluster(cfg.cluster)
+    _validate_stability(cfg.stability)
+    _validate_profile(cfg.profile)
+    _at_least(cfg.report.min_cell, 1, "report.min_cell")

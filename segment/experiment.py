@@ -190,6 +190,154 @@ def exclusions(features: pd.DataFrame, config: ExperimentConfig) -> pd.Series:
     return reason
 
 
+@dataclass
+class Plan:
+    """What a run would analyse, checked against the cohort before any fit.
+
+    Attributes
+    ----------
+    config : ExperimentConfig
+    cohort : Cohort
+    features : DataFrame
+        The clustering features of every respondent.
+    circular : list of str
+        Outcome items used as features (``features.allow_outcome_features``).
+    reason : Series
+        Why each respondent is excluded ("" when analysed).
+    outcomes, covariates : list of str
+        What the profiles compare and adjust for.
+    warnings : list of str
+        Warnings raised while loading (e.g. columns the codebook does not mention).
+    """
+
+    config: ExperimentConfig
+    cohort: Cohort
+    features: pd.DataFrame
+    circular: list
+    reason: pd.Series
+    outcomes: list
+    covariates: list
+    warnings: list = field(default_factory=list)
+
+    @property
+    def analysed(self) -> pd.DataFrame:
+        return self.features[self.reason == ""]
+
+    def describe(self) -> list[str]:
+        """Plain lines: what the run would analyse."""
+        cohort, n_an = self.cohort, len(self.analysed)
+        lines = [f"{cohort.n} respondents in {cohort.source.name if cohort.source else 'the cohort'}; "
+                 f"{n_an} would be analysed, {cohort.n - n_an} excluded."]
+        for why, n in self.reason[self.reason != ""].value_counts().items():
+            lines.append(f"  excluded, {why}: {n}")
+        lines.append(f"features ({self.features.shape[1]}): {', '.join(self.features.columns)}")
+        lines.append(f"outcomes ({len(self.outcomes)}): {', '.join(self.outcomes)}")
+        lines.append(f"covariates ({len(self.covariates)}): {', '.join(self.covariates) or 'none'}")
+        if self.circular:
+            lines.append(f"outcomes used as features (circular): {', '.join(self.circular)}")
+        return lines
+
+
+def load_experiment_cohort(config: ExperimentConfig) -> tuple[Cohort, list[str]]:
+    """The experiment's cohort and the warnings its loading raised."""
+    if not config.experiment.cohort or not config.experiment.codebook:
+        raise ConfigError("config keys 'experiment.cohort' and 'experiment.codebook' must name the "
+                          "survey file and its codebook.")
+    codebook = load_codebook(config.resolve(config.experiment.codebook))
+    cohort_path = config.resolve(config.experiment.cohort)
+    if not cohort_path.exists():
+        raise ConfigError(f"config key 'experiment.cohort': survey file not found: {cohort_path}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cohort = load_cohort(cohort_path, codebook, resubmissions=config.experiment.resubmissions,
+                             sheet=config.experiment.sheet)
+    return cohort, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+def check_output(config: ExperimentConfig) -> None:
+    """The run folder can be made: ``experiment.output`` is a writable folder (or can become one)."""
+    target = config.resolve(config.experiment.output) / config.experiment.name
+    place = target
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise ConfigError(f"config key 'experiment.output': {place} is a file, not a folder; runs are "
+                          f"written to {target}.")
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise ConfigError(f"config key 'experiment.output': cannot write into {place} (permission denied); "
+                          "choose a folder you can write to.")
+
+
+def _profile_names(cohort: Cohort, config: ExperimentConfig) -> tuple[list[str], list[str]]:
+    pc = config.profile
+    outcomes = list(pc.outcomes) or [s.name for s in cohort.codebook.scales if s.role == "outcome"] \
+        or list(cohort.outcomes.columns)
+    if not outcomes:
+        raise ConfigError("the codebook defines no outcome (a column or scale with role \"outcome\"), so "
+                          "there is nothing to profile the archetypes on.")
+    unknown = [o for o in outcomes if o not in cohort.outcomes.columns]
+    if unknown:
+        raise ConfigError(
+            f"config key 'profile.outcomes' names {', '.join(map(repr, unknown))}, not an outcome of the "
+            f"codebook. Outcomes: {', '.join(cohort.outcomes.columns) or 'none'}.")
+    unknown = [c for c in pc.covariates if c not in cohort.covariates.columns]
+    if unknown:
+        raise ConfigError(
+            f"config key 'profile.covariates' names {', '.join(map(repr, unknown))}, not a covariate "
+            f"of the codebook. Covariates: {', '.join(cohort.covariates.columns) or 'none'}.")
+    return outcomes, list(pc.covariates)
+
+
+def _check_analysed(features: pd.DataFrame, reason: pd.Series, config: ExperimentConfig) -> None:
+    analysed = features[reason == ""]
+    if len(features) and analysed.empty:
+        counts = "; ".join(f"{n} {why}" for why, n in reason.value_counts().items())
+        raise SegmentError(f"every respondent is excluded ({counts}): there is nothing to analyse. "
+                           "Check features.imputer and features.max_missing_share.")
+    blank = [c for c in analysed.columns if analysed[c].isna().all()]
+    if blank:
+        raise SegmentError(
+            f"feature(s) {', '.join(map(repr, blank))} have no answer from any analysed respondent: "
+            "nothing can be learnt from them or imputed. Leave them out (features.exclude).")
+    if len(analysed) >= 2 and len(analysed.astype(str).drop_duplicates()) < 2:
+        raise SegmentError(f"all {len(analysed)} analysed respondents gave identical answers on every "
+                           "clustering feature: there is nothing to cluster.")
+
+
+def prepare(config: ExperimentConfig, cohort: Cohort | None = None) -> Plan:
+    """Load the cohort and check every name and setting of the config against it.
+
+    Everything ``run`` checks is checked here, before anything is fitted or
+    written: the config (already validated on reading), the output folder,
+    the survey file and codebook, the features, outcomes and covariates the
+    config names, and the respondents left after exclusions.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    cohort : Cohort, optional
+        An already loaded cohort instead of the config's files.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    SegmentError
+        Naming the config key, file, column or value at fault.
+    """
+    caught = []
+    if cohort is None:
+        cohort, caught = load_experiment_cohort(config)
+    features, circular = select_features(cohort, config)
+    outcomes, covariates = _profile_names(cohort, config)
+    reason = exclusions(features, config)
+    _check_analysed(features, reason, config)
+    return Plan(config=config, cohort=cohort, features=features, circular=circular, reason=reason,
+                outcomes=outcomes, covariates=covariates, warnings=caught)
+
+
 def assignments_table(cohort: Cohort, reason: pd.Series, seg: Segmentation | None) -> pd.DataFrame:
     """One row per respondent of the cohort: labels, probabilities, exclusion."""
     out = pd.DataFrame(index=cohort.ids)
@@ -262,7 +410,9 @@ def summary_sentences(cohort: Cohort, assignments: pd.DataFrame, seg: Segmentati
         return lines
     h = seg.hdbscan
     if h.n_clusters == 0:
-        lines.append(f"HDBSCAN found no archetypes: every respondent is noise (min_cluster_size = {h.min_cluster_size}).")
+        cause = next((n.split(" = ")[0] for n in seg.notes if n.startswith("cluster.hdbscan.min_samples")),
+                     f"min_cluster_size = {h.min_cluster_size}")
+        lines.append(f"HDBSCAN found no archetypes: every respondent is noise ({cause}).")
     else:
         noise = float(np.mean(seg.labels("hdbscan") == NOISE))
         lines.append(f"HDBSCAN found {h.n_clusters} archetype(s); {noise:.0%} of respondents are noise "
@@ -315,8 +465,37 @@ def write_csv(path: Path, frame: pd.DataFrame, index: bool = False) -> None:
     frame.to_csv(path, index=index, float_format="%.6g", lineterminator="\n")
 
 
-def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Path, Path]:
-    """(final, working) paths of a run directory.
+def make_folders(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; return those made, outermost first.
+
+    Raises
+    ------
+    ConfigError
+        When a file stands in the way or the place is not writable.
+    """
+    missing = []
+    place = Path(folder)
+    while not place.exists() and place != place.parent:
+        missing.append(place)
+        place = place.parent
+    made = []
+    try:
+        for p in reversed(missing):
+            p.mkdir()
+            made.append(p)
+    except OSError as exc:
+        for p in reversed(made):
+            p.rmdir()
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            raise ConfigError(f"config key 'experiment.output': cannot make folder {folder}: a file of that "
+                              "name is in the way.") from None
+        raise ConfigError(f"config key 'experiment.output': cannot make folder {folder} "
+                          f"({exc.strerror or exc}).") from None
+    return made
+
+
+def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Path, Path, list]:
+    """(final, working) paths of a run directory, and the folders made for it.
 
     A new run gets a fresh hidden working folder beside its final place,
     ``<output>/<name>/<timestamp>`` unless ``place`` gives ``(folder, name)``.
@@ -330,8 +509,8 @@ def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Pat
         if not tmp.is_dir() or not tmp.name.endswith(".incomplete"):
             raise SegmentError(f"--resume: {resume} is not the working folder of an interrupted run "
                                f"(a folder named .<run id>.incomplete).")
-        return tmp.parent / tmp.name[1:-len(".incomplete")], tmp
-    parent.mkdir(parents=True, exist_ok=True)
+        return tmp.parent / tmp.name[1:-len(".incomplete")], tmp, []
+    made = make_folders(parent)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S") if place is None else place[1]
     final = parent / stamp
     i = 1
@@ -340,7 +519,7 @@ def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Pat
         final = parent / f"{stamp}-{i}"
     tmp = parent / f".{final.name}.incomplete"
     tmp.mkdir()
-    return final, tmp
+    return final, tmp, made
 
 
 UMAP_TRAINING_STATE = ("_knn_search_index", "knn_search_index", "_rp_forest", "graph_", "graph_dists_",
@@ -433,12 +612,21 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
         config = load_config(config, overrides)
     elif overrides:
         raise ConfigError("overrides apply to a config file; edit the ExperimentConfig directly.")
+    load_started = time.perf_counter()
+    if write and place is None and resume is None:
+        check_output(config)
+    plan = prepare(config, cohort)
+    if not quiet:
+        for w in plan.warnings:
+            print(f"segment: warning: {w}", file=sys.stderr)
+    load_seconds = time.perf_counter() - load_started
     final = tmp = None
+    made = []
     if write:
-        final, tmp = open_run_dir(config, resume, place)
+        final, tmp, made = open_run_dir(config, resume, place)
     try:
         work = None if tmp is None else tmp / WORK_FOLDER
-        run = _run(config, quiet=quiet, cohort=cohort, workdir=work, resume=resume, memory=memory)
+        run = _run(plan, quiet=quiet, workdir=work, resume=resume, memory=memory, load_seconds=load_seconds)
         if write:
             _finish_run(run, final, tmp, started, command)
     except KeyboardInterrupt:
@@ -449,31 +637,22 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
     except BaseException:
         if tmp is not None and resume is None:
             shutil.rmtree(tmp, ignore_errors=True)
+            for folder in reversed(made):  # folders this run created, if nothing else is in them
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
         raise
     return run
 
 
-def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdir: Path | None,
-         resume, memory=None) -> Run:
+def _run(plan: Plan, *, quiet: bool, workdir: Path | None, resume, memory=None,
+         load_seconds: float = 0.0) -> Run:
     progress = Progress(quiet)
+    progress.stages.append({"stage": "load", "wall_seconds": load_seconds, "peak_rss_mib": peak_rss_mib()})
+    config, cohort, features, circular, reason = plan.config, plan.cohort, plan.features, plan.circular, plan.reason
     seed = np.random.SeedSequence(int(config.experiment.seed))
-
-    with progress.stage("load"):
-        if cohort is None:
-            if not config.experiment.cohort or not config.experiment.codebook:
-                raise ConfigError("config keys 'experiment.cohort' and 'experiment.codebook' must name the "
-                                  "survey file and its codebook.")
-            codebook = load_codebook(config.resolve(config.experiment.codebook))
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                cohort = load_cohort(config.resolve(config.experiment.cohort), codebook,
-                                     resubmissions=config.experiment.resubmissions)
-            for w in caught:
-                if not quiet:
-                    print(f"segment: warning: {w.message}", file=sys.stderr)
-        features, circular = select_features(cohort, config)
-        reason = exclusions(features, config)
-    analysed = features[reason == ""]
+    analysed = plan.analysed
 
     seg = None
     if len(analysed) >= 2:
@@ -530,6 +709,8 @@ def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdi
             "criterion": seg.gmm.criterion, "warnings": seg.gmm.warnings},
         "kmeans": {} if seg is None or seg.kmeans is None else {"k": int(len(np.unique(seg.kmeans))),
                                                                   "space": config.cluster.kmeans.space},
+        "umap": {} if seg is None or seg.umap is None else {"n_neighbors": int(seg.umap.n_neighbors),
+                                                             "n_components": int(seg.umap.n_components)},
         "agreement": evaluation["agreement"],
         "indices": evaluation["indices"],
     }

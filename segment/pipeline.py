@@ -171,6 +171,11 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
             X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
             min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,
             n_epochs=rc.n_epochs, precomputed_knn=knn)
+        for key in ("n_neighbors", "n_components"):
+            used, asked = getattr(umap_model, key), getattr(rc, key)
+            if used != asked:
+                notes.append(f"reduce.{key} = {asked} was lowered to {used}: the cohort has only "
+                             f"{len(X)} distinct answer patterns.")
     else:
         umap_model, embedding = None, X.copy()
         notes.append(f"only {len(X)} distinct answer patterns: too few to embed or cluster.")
@@ -181,6 +186,11 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
                        selection_method=h.selection_method, epsilon=h.epsilon,
                        assign_noise=h.assign_noise)
 
+    if h.min_samples and h.min_samples > len(embedding) - 1 and len(embedding) >= 3:
+        notes.append(f"cluster.hdbscan.min_samples = {h.min_samples} is more than the cohort's "
+                     f"{len(embedding)} distinct answer patterns allow: it was lowered to {len(embedding) - 1}, "
+                     "and every point's neighbourhood spans almost the whole cohort.")
+
     step("gmm")
     g = cc.gmm
     if len(X) < MIN_POINTS_TO_EMBED:
@@ -189,15 +199,19 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
         k_range, cov_types = (gmm_k, gmm_k), [gmm_covariance or g.covariance_types[0]]
     else:
         k_range, cov_types = tuple(g.k), list(g.covariance_types)
-    pca, gmm_space = None, {"features": X, "embedding": embedding}.get(g.space)
-    if g.space == "pca":
-        pca, gmm_space = principal_components(X, g.pca_components)
-    gres = cached(select_gmm)(gmm_space, k=k_range, covariance_types=cov_types, criterion=g.criterion,
-                              n_init=g.n_init, random_state=stage_seed(seed, 1))
+    pca, gmm_space, gres = None, {"features": X, "embedding": embedding}.get(g.space), None
+    if len(X) >= 2:  # a mixture needs two distinct points
+        if g.space == "pca":
+            pca, gmm_space = principal_components(X, g.pca_components)
+        gres = cached(select_gmm)(gmm_space, k=k_range, covariance_types=cov_types, criterion=g.criterion,
+                                  n_init=g.n_init, random_state=stage_seed(seed, 1))
 
     step("kmeans")
     space = X if cc.kmeans.space == "features" else embedding
     kmeans = cached(fit_kmeans)(space, k=cc.kmeans.k, random_state=stage_seed(seed, 2)) if len(X) >= 2 else None
+    if kmeans is not None and cc.kmeans.k > len(X):
+        notes.append(f"cluster.kmeans.k = {cc.kmeans.k} was lowered to {len(X)}: the cohort has only "
+                     f"{len(X)} distinct answer patterns.")
 
     return Segmentation(ids=features.index, encoder=encoder, X=X, inverse=inverse,
                         umap=umap_model, embedding=embedding, hdbscan=hres, gmm=gres,

@@ -107,7 +107,7 @@ _TABLES = {
     "features": FEATURE_COLUMNS,
 }
 
-_CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR"}
+_CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR", "bonferroni": "Bonferroni"}
 _PAIRWISE_TESTS = {"games-howell": "Games-Howell", "welch": "Welch t"}
 _VERDICTS = ("stable", "borderline", "weak", "dissolved", "no reference", "not resampled")
 # Order used to summarise a pair of archetypes by its least stable member.

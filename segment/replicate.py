@@ -123,7 +123,15 @@ def load_model(run_dir) -> tuple:
             f"model file {path} does not match its checksum in manifest.json; refusing to load it "
             f"(expected sha256 {model['sha256']}, found {found}). The file was changed after the run: "
             "restore it or run the experiment again.")
-    seg = joblib.load(path)
+    from .pipeline import Segmentation
+
+    try:
+        seg = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; none is the user's code
+        raise SegmentError(f"model file {path} cannot be read ({type(exc).__name__}: {exc}).") from None
+    if not isinstance(seg, Segmentation):
+        raise SegmentError(f"model file {path} holds a {type(seg).__name__}, not a segmentation written by "
+                           "'segment run'; run the experiment again.")
     if "pca" not in vars(seg):
         seg.pca = None
     if "spaces" not in vars(seg):  # saved before segmentations recorded them: the run's config says
@@ -817,6 +825,10 @@ def replicate(run_dir, cohort_path, codebook_path=None, *, write: bool = True, s
 
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    if seed is not None and seed < 0:
+        raise SegmentError(f"--seed must be >= 0; got {seed}.")
+    if not isinstance(cohort_path, Cohort) and not Path(cohort_path).is_file():
+        raise SegmentError(f"--cohort: survey file not found: {cohort_path}")
     seg, manifest = load_model(run_dir)
     config = config_from_dict(manifest["config"])
     warn = _versions_differ(manifest)
@@ -1153,22 +1165,14 @@ def split_half(config, *, seed: int | None = None, overrides: dict | None = None
     -------
     (Run, Replication)
     """
-    from .codebook import load_codebook
-    from .cohort import load_cohort
     from .config import ExperimentConfig, load_config
-    from .errors import ConfigError
-    from .experiment import run_experiment
+    from .experiment import prepare, run_experiment
 
     if not isinstance(config, ExperimentConfig):
         config = load_config(config, overrides)
-    if not config.experiment.cohort or not config.experiment.codebook:
-        raise ConfigError("config keys 'experiment.cohort' and 'experiment.codebook' must name the survey "
-                          "file and its codebook.")
-    codebook = load_codebook(config.resolve(config.experiment.codebook))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cohort = load_cohort(config.resolve(config.experiment.cohort), codebook,
-                             resubmissions=config.experiment.resubmissions)
+    if seed is not None and seed < 0:
+        raise SegmentError(f"--seed must be >= 0; got {seed}.")
+    cohort = prepare(config).cohort
     split_seed = int(config.experiment.seed if seed is None else seed)
     order = np.random.default_rng(split_seed).permutation(cohort.n)
     half = (cohort.n + 1) // 2

@@ -37,8 +37,9 @@ def list_runs(root: str | Path = "reports") -> pd.DataFrame:
     -------
     DataFrame
         ``run, created, experiment, n_analysed, hdbscan_archetypes,
-        noise_share, gmm_k, min_stability, n_stable, wall_seconds``, newest
-        first.
+        noise_share, gmm_k, min_stability, n_stable, wall_seconds, status``,
+        newest first; a run whose files cannot be read is listed last with
+        ``status`` saying why.
     """
     root = Path(root)
     if not root.is_dir():
@@ -48,21 +49,33 @@ def list_runs(root: str | Path = "reports") -> pd.DataFrame:
         run = manifest_path.parent
         if any(part.startswith(".") for part in run.relative_to(root).parts):
             continue  # an unfinished run
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        metrics = _read_json(run / "metrics.json")
-        rows.append({
-            "run": str(run.relative_to(root)), "created": manifest.get("created"),
-            "experiment": manifest.get("config", {}).get("experiment", {}).get("name"),
-            "n_analysed": metrics.get("cohort", {}).get("n_analysed"),
-            "hdbscan_archetypes": metrics.get("hdbscan", {}).get("n_archetypes"),
-            "noise_share": metrics.get("hdbscan", {}).get("noise_share"),
-            "gmm_k": metrics.get("gmm", {}).get("k"),
-            **_stability_figures(run),
-            "wall_seconds": manifest.get("wall_seconds"),
-        })
+        try:
+            manifest = _read_json(manifest_path)
+            metrics = _read_json(run / "metrics.json")
+            if not isinstance(manifest, dict) or not isinstance(metrics, dict):
+                raise SegmentError("manifest.json or metrics.json does not hold a table")
+            row = _run_row(root, run, manifest, metrics)
+        except (SegmentError, OSError, UnicodeDecodeError, AttributeError, ValueError, KeyError) as exc:
+            row = {"run": str(run.relative_to(root)), "status": f"unreadable: {exc}"}
+        rows.append(row)
     columns = ["run", "created", "experiment", "n_analysed", "hdbscan_archetypes", "noise_share",
-               "gmm_k", "min_stability", "n_stable", "wall_seconds"]
-    return pd.DataFrame(rows, columns=columns).sort_values("created", ascending=False, ignore_index=True)
+               "gmm_k", "min_stability", "n_stable", "wall_seconds", "status"]
+    return pd.DataFrame(rows, columns=columns).sort_values("created", ascending=False, ignore_index=True,
+                                                           na_position="last")
+
+
+def _run_row(root: Path, run: Path, manifest: dict, metrics: dict) -> dict:
+    return {
+        "run": str(run.relative_to(root)), "created": manifest.get("created"),
+        "experiment": manifest.get("config", {}).get("experiment", {}).get("name"),
+        "n_analysed": metrics.get("cohort", {}).get("n_analysed"),
+        "hdbscan_archetypes": metrics.get("hdbscan", {}).get("n_archetypes"),
+        "noise_share": metrics.get("hdbscan", {}).get("noise_share"),
+        "gmm_k": metrics.get("gmm", {}).get("k"),
+        **_stability_figures(run),
+        "wall_seconds": manifest.get("wall_seconds"),
+        "status": "ok",
+    }
 
 
 def _flat(config: dict, prefix: str = "") -> dict:

@@ -24,6 +24,7 @@ import copy
 import itertools
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ import pandas as pd
 
 from .cluster import agreement
 from .config import ExperimentConfig, config_from_dict, set_dotted
-from .errors import ConfigError
+from .errors import ConfigError, SegmentError
 
 OPTIONS = {"resamples": int, "max_noise": float, "select": str, "cache": bool}
 RULES = {
@@ -180,11 +181,21 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
     """
     import joblib
 
-    from .experiment import run_experiment, write_csv, write_json
+    from .experiment import check_output, make_folders, prepare, run_experiment, write_csv, write_json
 
     settings, options = sweep_plan(config)
+    check_output(config)
+    plan = prepare(config)
+    if not quiet:
+        for w in plan.warnings:
+            print(f"segment: warning: {w}", file=sys.stderr)
+    for setting in settings:  # every setting checked against the cohort before the first fit
+        try:
+            prepare(setting_config(config, setting, options), plan.cohort)
+        except SegmentError as exc:
+            raise type(exc)(f"sweep setting {setting}: {exc}") from None
     parent = config.resolve(config.experiment.output) / config.experiment.name
-    parent.mkdir(parents=True, exist_ok=True)
+    made = make_folders(parent)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     final = parent / f"sweep-{stamp}"
     i = 1
@@ -200,7 +211,7 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
             name = f"setting-{number:02d}"
             started = time.perf_counter()
             run = run_experiment(setting_config(config, setting, options), quiet=quiet, memory=memory,
-                                 place=(tmp, name), command=command)
+                                 place=(tmp, name), command=command, cohort=plan.cohort)
             runs.append(run)
             rows.append({"setting": name, **setting, **_figures(run),
                          "wall_seconds": time.perf_counter() - started, "run": name})
@@ -231,6 +242,13 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if made:  # the folder is this sweep's own: its cache goes with it
+            shutil.rmtree(parent / ".cache", ignore_errors=True)
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
     sweep.path = final
     return sweep

@@ -80,10 +80,11 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
         + (f", except {_list(metrics.get('outcome_features'))}, which were used knowingly"
            if metrics.get("outcome_features") else "") + ".")
 
-    n_comp = r.get("n_components", "?")
+    used = metrics.get("umap") or {}  # the values fitted, where the cohort forced lower ones
+    n_comp = used.get("n_components", r.get("n_components", "?"))
     paras.append(
         f"The feature matrix was reduced with UMAP (McInnes et al., 2018) to {n_comp} dimensions "
-        f"(n_neighbors = {r.get('n_neighbors', '?')}, min_dist = {r.get('min_dist', '?')}, "
+        f"(n_neighbors = {used.get('n_neighbors', r.get('n_neighbors', '?'))}, min_dist = {r.get('min_dist', '?')}, "
         f"metric = {r.get('metric', 'euclidean')}), seeded for reproducibility (seed "
         f"{config.get('experiment', {}).get('seed', '?')}). Archetypes were sought in this embedding with "
         f"HDBSCAN (Campello et al., 2013; McInnes et al., 2017; min_cluster_size = "
@@ -105,7 +106,7 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
             f"AIC, BIC and the integrated completed likelihood (ICL; Biernacki et al., 2000); the model was "
             f"chosen by {crit}"
             + (f" (k = {chosen.get('k')}, {chosen.get('covariance_type')} covariance)" if chosen.get("k") else "")
-            + (f". K-Means with k = {k.get('k')} in the {k.get('space', 'features')} space served as a "
+            + (f". K-Means with k = {(metrics.get('kmeans') or {}).get('k', k.get('k'))} in the {k.get('space', 'features')} space served as a "
                f"baseline" if k else "")
             + ". Agreement between methods was measured with the adjusted Rand index and adjusted mutual "
               "information; internal validity indices are reported with the space they were computed in.")
