@@ -24,6 +24,9 @@ else:  # pragma: no cover
 
 from .errors import ConfigError
 
+# multiple-comparison corrections (statsmodels ``multipletests`` names) that profiling applies
+CORRECTIONS = ("holm", "fdr_bh", "bonferroni")
+
 
 @dataclass
 class ExperimentSection:
@@ -139,8 +142,12 @@ class ProfileConfig:
         :func:`~segment.profile.profile_archetypes`, every column of the
         covariates table passed (none if no table is passed).
     correction : {"holm", "fdr_bh", "bonferroni"}
-        Multiple-comparison correction over all pairs and outcomes of a
-        method (names as in :func:`statsmodels.stats.multitest.multipletests`).
+        Multiple-comparison correction (names as in
+        :func:`statsmodels.stats.multitest.multipletests`) of the omnibus
+        tests (over outcomes), the adjusted differences (over archetypes and
+        outcomes) and the Welch t pairs (over pairs and outcomes) of a
+        method; Games-Howell pairs are adjusted within each outcome by the
+        studentized range instead.
     pairwise : {"games-howell", "welch"}
         Pairwise test.
     include_noise : bool
@@ -371,7 +378,7 @@ def validate(cfg: ExperimentConfig) -> None:
     if s.scheduler and s.scheduler != "local" and "://" not in s.scheduler and ":" not in s.scheduler:
         raise ConfigError(f"config key 'stability.scheduler' must be \"\" (this machine), \"local\" (a local "
                           f"dask cluster) or a scheduler address such as \"tcp://host:8786\"; got {s.scheduler!r}.")
-    _in(cfg.profile.correction, ("holm", "fdr_bh", "bonferroni"), "profile.correction")
+    _in(cfg.profile.correction, CORRECTIONS, "profile.correction")
     _in(cfg.profile.pairwise, ("games-howell", "welch"), "profile.pairwise")
     if not 0 < cfg.profile.alpha < 1:
         raise ConfigError(f"config key 'profile.alpha' must be in (0, 1); got {cfg.profile.alpha}.")
