@@ -1578,5 +1578,5 @@ def profile_stage(*, config, cohort, segmentation, seed, progress, tables, resul
 
 def _circular_warning(row) -> str:
     return (f"Feature {row.feature!r} has a rank correlation of {row.spearman:.2f} with the outcome "
-            f"{row.outcome!r} (|Spearman| >= {NEAR_CIRCULAR}): the archetypes partly cluster on "
-            f"{row.outcome} itself, so its profile is near-circular.")
+            f"{row.outcome!r} (|Spearman| >= {NEAR_CIRCULAR}): clustering on it partly clusters on "
+            f"{row.outcome} itself, so the archetypes' {row.outcome} profile is near-circular.")

@@ -788,3 +788,18 @@ def test_near_circular_features_are_found_by_rank_correlation():
     rho = stats.spearmanr(features.worry, anxiety)[0]
     assert found.set_index("feature").loc["worry", "spearman"] == pytest.approx(rho)
     assert (found.spearman.abs() >= 0.5).all()
+
+
+def test_correction_names_are_checked_at_load_with_the_names_profiling_accepts():
+    from segment.config import CORRECTIONS, config_from_dict
+    from segment.errors import ConfigError
+
+    labels, outcomes = make_cohort(n_per=10, seed=30)
+    for name in CORRECTIONS:
+        cfg = config_from_dict({"profile": {"correction": name, "pairwise": "welch"}})
+        res = profile_archetypes(labels, outcomes, method="gmm",
+                                 config=ProfileConfig(correction=cfg.profile.correction,
+                                                      pairwise="welch"))
+        assert (res.pairwise.correction == name).all()
+    with pytest.raises(ConfigError, match="profile.correction"):
+        config_from_dict({"profile": {"correction": "bonferonni"}})
