@@ -25,6 +25,9 @@ else:  # pragma: no cover
 
 from .errors import ConfigError
 
+# multiple-comparison corrections (statsmodels ``multipletests`` names) that profiling applies
+CORRECTIONS = ("holm", "fdr_bh", "bonferroni")
+
 
 @dataclass
 class ExperimentSection:
@@ -143,8 +146,12 @@ class ProfileConfig:
         :func:`~segment.profile.profile_archetypes`, every column of the
         covariates table passed (none if no table is passed).
     correction : {"holm", "fdr_bh", "bonferroni"}
-        Multiple-comparison correction over all pairs and outcomes of a
-        method (names as in :func:`statsmodels.stats.multitest.multipletests`).
+        Multiple-comparison correction (names as in
+        :func:`statsmodels.stats.multitest.multipletests`) of the omnibus
+        tests (over outcomes), the adjusted differences (over archetypes and
+        outcomes) and the Welch t pairs (over pairs and outcomes) of a
+        method; Games-Howell pairs are adjusted within each outcome by the
+        studentized range instead.
     pairwise : {"games-howell", "welch"}
         Pairwise test.
     include_noise : bool
@@ -430,7 +437,7 @@ def _validate_stability(s: StabilityConfig) -> None:
 def _validate_profile(p: ProfileConfig) -> None:
     _names(p.outcomes, "profile.outcomes")
     _names(p.covariates, "profile.covariates")
-    _in(p.correction, ("holm", "fdr_bh", "bonferroni"), "profile.correction")
+    _in(p.correction, CORRECTIONS, "profile.correction")
     _in(p.pairwise, ("games-howell", "welch"), "profile.pairwise")
     _at_least(p.pseudo_class_draws, 2, "profile.pseudo_class_draws")
     _at_least(p.top_features, 1, "profile.top_features")

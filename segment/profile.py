@@ -14,14 +14,19 @@ unrounded numbers:
     descriptive statistics of every outcome per archetype.
 ``tests``
     omnibus tests per outcome: one-way ANOVA, Welch's ANOVA and
-    Kruskal-Wallis, with effect sizes (and a core-members sensitivity
-    analysis when core membership is given).
+    Kruskal-Wallis, with effect sizes, corrected over the outcomes (and a
+    core-members sensitivity analysis when core membership is given, and
+    the HDBSCAN noise as a group of its own beside the noise-excluded tests).
 ``pairwise``
-    pairwise comparisons (Games-Howell or Welch t), corrected for
-    multiplicity over all pairs and all outcomes of the method.
+    pairwise comparisons: Games-Howell (adjusted within each outcome by the
+    studentized range) or Welch t (corrected over all pairs and outcomes).
 ``adjusted``
     covariate-adjusted (marginal) means per archetype and differences from
-    the reference archetype, from OLS with HC3 standard errors.
+    the reference archetype, from OLS with HC3 standard errors; the
+    differences corrected over archetypes and outcomes.
+``continuum``
+    what the features explain of each outcome without clusters, beside the
+    archetypes' eta squared.
 ``uncertainty``
     archetype means that carry classification uncertainty (GMM posteriors)
     through pseudo-class draws combined with Rubin's rules.
@@ -43,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .config import ProfileConfig
+from .config import CORRECTIONS, ProfileConfig
 from .errors import SegmentError
 
 __all__ = [
@@ -58,6 +63,8 @@ __all__ = [
     "UNCERTAINTY_COLUMNS",
     "ARCHETYPE_COLUMNS",
     "FEATURE_COLUMNS",
+    "CONTINUUM_COLUMNS",
+    "near_circular_features",
 ]
 
 NOISE = -1
@@ -69,6 +76,7 @@ PROFILE_COLUMNS = (
 )
 TEST_COLUMNS = (
     "method", "outcome", "test", "statistic", "df1", "df2", "p_value",
+    "p_adjusted", "correction", "family",
     "effect_size_name", "effect_size", "n", "k", "subset",
     "stability_verdict", "interpretation", "note",
 )
@@ -80,8 +88,8 @@ PAIRWISE_COLUMNS = (
 )
 ADJUSTED_COLUMNS = (
     "method", "outcome", "archetype", "kind", "reference_archetype",
-    "estimate", "se", "ci_low", "ci_high", "p_value", "df", "n",
-    "covariates", "se_type", "stability_verdict", "note",
+    "estimate", "se", "ci_low", "ci_high", "p_value", "p_adjusted", "correction",
+    "family", "df", "n", "covariates", "se_type", "stability_verdict", "note",
 )
 UNCERTAINTY_COLUMNS = (
     "method", "outcome", "archetype", "estimate", "se", "ci_low", "ci_high",
@@ -97,6 +105,13 @@ FEATURE_COLUMNS = (
     "smd", "n_in", "n_rest", "rank",
 )
 
+CONTINUUM_COLUMNS = (
+    "method", "outcome", "n", "k", "archetype_eta_squared", "features_r_squared",
+    "n_features", "pc1_slices_eta_squared", "continuum_as_good", "note",
+)
+NEAR_CIRCULAR_COLUMNS = ("feature", "outcome", "spearman", "n")
+NEAR_CIRCULAR = 0.5  # |Spearman| of a feature with an outcome that makes profiles near-circular
+
 _TABLES = {
     "profiles": PROFILE_COLUMNS,
     "tests": TEST_COLUMNS,
@@ -105,20 +120,26 @@ _TABLES = {
     "uncertainty": UNCERTAINTY_COLUMNS,
     "archetypes": ARCHETYPE_COLUMNS,
     "features": FEATURE_COLUMNS,
+    "continuum": CONTINUUM_COLUMNS,
 }
 
-_CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR", "bonferroni": "Bonferroni"}
-_PAIRWISE_TESTS = {"games-howell": "Games-Howell", "welch": "Welch t"}
+_CORRECTION_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR",
+                     "bonferroni": "Bonferroni"}
+_CORRECTIONS = {c: _CORRECTION_NAMES[c] for c in CORRECTIONS}
+GAMES_HOWELL = "games-howell"
+_PAIRWISE_TESTS = {GAMES_HOWELL: "Games-Howell", "welch": "Welch t"}
+# every verdict the stability stage writes
 _VERDICTS = ("stable", "borderline", "weak", "dissolved", "no reference", "not resampled")
 # Order used to summarise a pair of archetypes by its least stable member.
-_VERDICT_RANK = {"stable": 0, "not assessed": 1, "no reference": 1, "not resampled": 1, "borderline": 1,
-                 "weak": 2, "dissolved": 3}
+_VERDICT_RANK = {"stable": 0, "borderline": 1, "not assessed": 2, "not resampled": 2, "no reference": 2,
+                 "weak": 3, "dissolved": 4}
 NOT_ASSESSED = "stability not assessed"
 ALL_STABLE = "all stable"
 NOT_ALL_STABLE = "not all archetypes stable"
 INTERPRET_STABLE = "archetypes stable under resampling"
 SUBSET_ALL = "all assigned"
 SUBSET_CORE = "core members"
+SUBSET_NOISE = "noise as a group"
 
 
 # --------------------------------------------------------------------------
@@ -143,16 +164,20 @@ class ArchetypeProfiles:
         -1 and ``"archetype"`` otherwise.
     tests : pandas.DataFrame
         Columns :data:`TEST_COLUMNS`.  One row per method x outcome x test x
-        subset (``"all assigned"`` or ``"core members"``).  ``df2`` is NaN for
+        subset (``"all assigned"``, ``"core members"`` or ``"noise as a
+        group"``); ``p_adjusted`` is corrected over the outcomes of one test
+        and subset (the ``family``).  ``df2`` is NaN for
         Kruskal-Wallis (chi-squared reference with ``df1`` degrees of
         freedom).  ``note`` says which archetypes were left out and why.
     pairwise : pandas.DataFrame
         Columns :data:`PAIRWISE_COLUMNS`.  ``mean_diff`` is ``mean_a -
-        mean_b``; ``p_value`` is uncorrected, ``p_adjusted`` corrected over
-        the ``family``; ``reject`` is ``p_adjusted < alpha``.
+        mean_b``; ``p_value`` is Games-Howell's (already adjusted within the
+        outcome) or Welch's t (unadjusted); ``p_adjusted`` is the p-value
+        adjusted over the ``family``; ``reject`` is ``p_adjusted < alpha``.
     adjusted : pandas.DataFrame
         Columns :data:`ADJUSTED_COLUMNS`; ``kind`` is ``"adjusted_mean"`` or
-        ``"difference_vs_reference"``.
+        ``"difference_vs_reference"``; the differences' ``p_adjusted`` is
+        corrected over all differences of the method (the ``family``).
     uncertainty : pandas.DataFrame
         Columns :data:`UNCERTAINTY_COLUMNS`; empty when no posteriors were
         given.
@@ -160,6 +185,11 @@ class ArchetypeProfiles:
         Columns :data:`ARCHETYPE_COLUMNS`.
     features : pandas.DataFrame
         Columns :data:`FEATURE_COLUMNS`; empty when no features were given.
+    continuum : pandas.DataFrame
+        Columns :data:`CONTINUUM_COLUMNS`: per outcome, the archetypes' eta
+        squared beside what the features explain without clusters (OLS R²
+        on the features; eta squared of ``k`` equal slices of their first
+        principal component); empty when no features were given.
     warnings : list of str
         Fallbacks taken, in plain words.
     """
@@ -171,6 +201,7 @@ class ArchetypeProfiles:
     uncertainty: pd.DataFrame
     archetypes: pd.DataFrame
     features: pd.DataFrame
+    continuum: pd.DataFrame = field(default_factory=lambda: _empty(CONTINUUM_COLUMNS))
     warnings: list[str] = field(default_factory=list)
 
     def _repr_html_(self) -> str:
@@ -270,13 +301,15 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
     core : pandas.Series of bool, optional
         Core membership per respondent (e.g. HDBSCAN probability above a
         threshold).  The omnibus tests are repeated on core members only
-        (``subset == "core members"``).
+        (``subset == "core members"``) unless every analysed respondent is a
+        core member (then a warning says so).
     cutoffs : dict, optional
         ``{outcome: [(threshold, label), ...]}``; the share of each archetype
         at or above each threshold is reported in ``profiles``.
     stability : pandas.DataFrame, optional
-        Columns ``archetype`` and ``verdict`` (``"stable"``, ``"weak"`` or
-        ``"dissolved"``) for this method; an optional ``method`` column is
+        Columns ``archetype`` and ``verdict`` (``"stable"``,
+        ``"borderline"``, ``"weak"``, ``"dissolved"`` or ``"not resampled"``)
+        for this method; an optional ``method`` column is
         used to select this method's rows.  Drives the ``stability_verdict``
         and ``interpretation`` columns.
     config : ProfileConfig, optional
@@ -306,31 +339,42 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
     than two such groups there are no tests for that outcome (reported).
 
     *Omnibus tests.*  One-way ANOVA with eta squared (SS_between / SS_total);
-    Welch's ANOVA with omega squared computed from the classical sums of
-    squares, ``(SS_between - (k - 1) MS_within) / (SS_total + MS_within)``
-    (it can be slightly negative when there is no effect and is not
-    truncated); Kruskal-Wallis (tie-corrected H, as
+    Welch's ANOVA beside the classical omega squared
+    (``omega_squared_classical``, from the ANOVA sums of squares,
+    ``(SS_between - (k - 1) MS_within) / (SS_total + MS_within)``, not
+    Welch-adjusted; it can be slightly negative when there is no effect and
+    is not truncated); Kruskal-Wallis (tie-corrected H, as
     :func:`scipy.stats.kruskal`) with epsilon squared ``H / (n - 1)``.
+    ``config.correction`` is applied per test and subset over the outcomes.
 
     *Pairwise comparisons.*  ``statistic`` is Welch's t of ``a - b`` with
     Welch-Satterthwaite ``df``.  For Games-Howell, ``p_value`` is
-    ``studentized_range.sf(|t| * sqrt(2), k, df)`` (already protecting the
-    ``k``-group family of one outcome); for Welch t it is the two-sided t
-    p-value.  ``p_adjusted`` applies ``config.correction`` over all pairs and
-    all outcomes of the method (the ``family`` column says which), so with
-    Games-Howell the result is conservative.  ``hedges_g`` is the pooled-SD
-    standardised difference with the small-sample correction
+    ``studentized_range.sf(|t| * sqrt(2), k, df)``, which already protects
+    the pairs of one outcome: ``p_adjusted`` equals it and the family is
+    those pairs (not corrected again).  For Welch t, ``p_value`` is the
+    two-sided t p-value and ``p_adjusted`` applies ``config.correction``
+    over all pairs and all outcomes of the method.  ``hedges_g`` is the
+    pooled-SD standardised difference with the small-sample correction
     ``1 - 3 / (4 (n_a + n_b) - 9)``.
 
     *Adjusted means.*  OLS ``outcome ~ C(archetype) + covariates`` with HC3
-    covariance (HC1 if some respondent has leverage 1, reported) and t
-    inference on the residual degrees of freedom.  The adjusted mean of an
+    covariance and t inference on the residual degrees of freedom.  A
+    respondent with leverage 1 (the only member of a covariate level) is
+    fitted exactly; its HC3 term, 0 / 0, is set to zero (noted).  The adjusted mean of an
     archetype is the average prediction over all analysed respondents, with
     their observed covariates and the archetype set to that level (average
     predictive margin); its standard error comes from the delta method
     (gradient = mean design row).  ``difference_vs_reference`` rows are the
     archetype coefficients against the lowest analysed archetype.
-    ``p_value`` is not defined for ``adjusted_mean`` rows (NaN).
+    ``p_value`` is not defined for ``adjusted_mean`` rows (NaN);
+    ``p_adjusted`` of the differences applies ``config.correction`` over all
+    differences of the method.
+
+    *Continuum check.*  With ``features``, per outcome (analysed respondents
+    with complete features): the OLS R² of the outcome on all features, and
+    eta squared of ``k`` equal-count slices of the features' first principal
+    component (``k`` = archetypes tested), beside the archetypes' eta
+    squared; a warning when either matches or beats the archetypes.
 
     *Classification uncertainty.*  For each of ``m`` draws every respondent
     gets a class drawn from its posterior; per outcome the class means and
@@ -370,7 +414,15 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
         y = y_all[outcome].to_numpy(dtype=float)
         subsets = [(SUBSET_ALL, analysed)]
         if core_mask is not None:
-            subsets.append((SUBSET_CORE, analysed & core_mask))
+            observed = analysed & ~np.isnan(y)
+            if np.array_equal(observed & core_mask, observed):
+                log.add(f"{method}, {outcome}: every analysed respondent is a core member, so "
+                        "the core-member sensitivity analysis would repeat the main one; "
+                        "not repeated.")
+            else:
+                subsets.append((SUBSET_CORE, analysed & core_mask))
+        if not cfg.include_noise and (label_arr == NOISE).sum() >= 2:
+            subsets.append((SUBSET_NOISE, np.ones(len(label_arr), bool)))
         for subset, mask in subsets:
             groups, left_out = _collect_groups(y, label_arr, mask)
             note = _left_out_note(left_out, outcome)
@@ -396,6 +448,8 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
                     stab, log))
 
     pairwise = _finish_pairwise(pair_rows, cfg, method, outcome_names)
+    _finish_tests(tests_rows, cfg, method)
+    _finish_adjusted(adj_rows, cfg, method)
     uncertainty = _empty(UNCERTAINTY_COLUMNS)
     if posteriors is not None:
         uncertainty = _uncertainty_table(
@@ -410,6 +464,7 @@ def profile_archetypes(labels, outcomes, *, method, features=None, covariates=No
         uncertainty=uncertainty,
         archetypes=archetypes,
         features=_frame(feature_rows, FEATURE_COLUMNS),
+        continuum=_continuum_table(method, y_all, outcome_names, label_arr, analysed, feat, log),
         warnings=list(log.items),
     )
 
@@ -807,7 +862,8 @@ def _profiles_table(method, labels, y_all, outcome_names, cut, stab) -> pd.DataF
             for threshold, label in cut.get(outcome, []):
                 share = float(np.mean(v >= threshold)) if n else np.nan
                 rows.append(dict(base, statistic=f"share_at_or_above_{_threshold_token(threshold)}",
-                                 value=share, threshold=threshold, cutoff_label=label))
+                                 value=share, threshold=threshold,
+                                 cutoff_label=f"at or above {threshold:g} ({label})"))
     return _frame(rows, PROFILE_COLUMNS)
 
 
@@ -952,13 +1008,13 @@ def _omnibus_rows(method, outcome, subset, groups, note, stab, log):
                f"for {outcome}")
         log.add(f"{method}, {outcome} ({subset}): {why}; not computed.")
         rows.append(dict(base, test="Welch's ANOVA", statistic=np.nan, df1=df1,
-                         df2=np.nan, p_value=np.nan, effect_size_name="omega_squared",
+                         df2=np.nan, p_value=np.nan, effect_size_name="omega_squared_classical",
                          effect_size=float(omega2),
                          note="; ".join(x for x in (note, why) if x)))
     else:
         wf, wdf1, wdf2, wp = welch
         rows.append(dict(base, test="Welch's ANOVA", statistic=wf, df1=wdf1, df2=wdf2,
-                         p_value=wp, effect_size_name="omega_squared",
+                         p_value=wp, effect_size_name="omega_squared_classical",
                          effect_size=float(omega2), note=note))
     try:
         h, hp = stats.kruskal(*groups.values())
@@ -1019,39 +1075,93 @@ def _pairwise_rows(method, outcome, groups, cfg, stab, log):
     return rows
 
 
-def _finish_pairwise(rows, cfg, method, outcome_names) -> pd.DataFrame:
-    if not rows:
-        return _empty(PAIRWISE_COLUMNS)
+def _correct(p, alpha, correction):
+    """Adjusted p-values and rejections of ``correction`` over the non-missing ``p``."""
     from statsmodels.stats.multitest import multipletests
 
-    p = np.array([r["p_value"] for r in rows], dtype=float)
+    p = np.asarray(p, dtype=float)
     ok = ~np.isnan(p)
     adjusted = np.full(p.size, np.nan)
     reject = np.zeros(p.size, dtype=bool)
     if ok.any():
-        rej, padj, _, _ = multipletests(p[ok], alpha=cfg.alpha, method=cfg.correction)
+        rej, padj, _, _ = multipletests(p[ok], alpha=alpha, method=correction)
         adjusted[ok] = padj
         reject[ok] = rej
+    return adjusted, reject
+
+
+def _plural(n, word) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _finish_pairwise(rows, cfg, method, outcome_names) -> pd.DataFrame:
+    """Adjust the pairwise p-values over one family per method.
+
+    Games-Howell p-values already control the familywise error over the
+    pairs of one outcome (studentized range), so they are not corrected
+    again: the family is the pairs of that outcome.  Welch t p-values are
+    corrected with ``cfg.correction`` over all pairs and outcomes.
+    """
+    if not rows:
+        return _empty(PAIRWISE_COLUMNS)
+    if cfg.pairwise == GAMES_HOWELL:
+        for r in rows:
+            n_pairs = sum(1 for x in rows if x["outcome"] == r["outcome"])
+            r["p_adjusted"] = r["p_value"]
+            r["reject"] = bool(r["p_value"] < cfg.alpha) if not np.isnan(r["p_value"]) else False
+            r["correction"] = GAMES_HOWELL
+            r["family"] = (f"the {_plural(n_pairs, 'pair')} of {method} archetypes on "
+                           f"{r['outcome']}, Games-Howell (studentized range) adjustment")
+        return _frame(rows, PAIRWISE_COLUMNS)
+    adjusted, reject = _correct([r["p_value"] for r in rows], cfg.alpha, cfg.correction)
     per_outcome = {}
     for r in rows:
         per_outcome[r["outcome"]] = per_outcome.get(r["outcome"], 0) + 1
-    total = int(ok.sum())
+    total = int((~np.isnan(adjusted)).sum())
     n_out = len(per_outcome)
     counts = set(per_outcome.values())
     corr = _CORRECTIONS[cfg.correction]
     if len(counts) == 1 and total == len(rows):
         pairs = counts.pop()
-        family = (f"all {total} pairwise comparisons ({pairs} pairs × {n_out} "
-                  f"outcome{'s' if n_out != 1 else ''}) for {method}, {corr} correction")
+        family = (f"all {total} pairwise comparisons ({pairs} pairs × "
+                  f"{_plural(n_out, 'outcome')}) for {method}, {corr} correction")
     else:
-        family = (f"all {total} pairwise comparisons across {n_out} "
-                  f"outcome{'s' if n_out != 1 else ''} for {method}, {corr} correction")
+        family = (f"all {total} pairwise comparisons across "
+                  f"{_plural(n_out, 'outcome')} for {method}, {corr} correction")
     for r, pa, rj in zip(rows, adjusted, reject):
         r["p_adjusted"] = float(pa)
         r["reject"] = bool(rj)
         r["correction"] = cfg.correction
         r["family"] = family
     return _frame(rows, PAIRWISE_COLUMNS)
+
+
+def _finish_tests(rows, cfg, method) -> None:
+    """Correct the omnibus p-values of each test (and subset) over the outcomes."""
+    corr = _CORRECTIONS[cfg.correction]
+    for key in dict.fromkeys((r["test"], r["subset"]) for r in rows):
+        part = [r for r in rows if (r["test"], r["subset"]) == key]
+        adjusted, _ = _correct([r["p_value"] for r in part], cfg.alpha, cfg.correction)
+        n = int((~np.isnan(adjusted)).sum())
+        family = (f"{key[0]} ({key[1]}) over {_plural(n, 'outcome')} for {method}, "
+                  f"{corr} correction")
+        for r, pa in zip(part, adjusted):
+            r.update(p_adjusted=float(pa), correction=cfg.correction, family=family)
+
+
+def _finish_adjusted(rows, cfg, method) -> None:
+    """Correct the differences from the reference over archetypes and outcomes."""
+    diffs = [r for r in rows if r["kind"] == "difference_vs_reference"]
+    adjusted, _ = _correct([r["p_value"] for r in diffs], cfg.alpha, cfg.correction)
+    n = int((~np.isnan(adjusted)).sum())
+    n_out = len({r["outcome"] for r in diffs})
+    family = (f"all {n} adjusted differences from the reference archetype across "
+              f"{_plural(n_out, 'outcome')} for {method}, {_CORRECTIONS[cfg.correction]} correction")
+    for r, pa in zip(diffs, adjusted):
+        r.update(p_adjusted=float(pa), correction=cfg.correction, family=family)
+    for r in rows:
+        if r["kind"] != "difference_vs_reference":
+            r.update(p_adjusted=np.nan, correction="", family="")
 
 
 # --------------------------------------------------------------------------
@@ -1137,19 +1247,14 @@ def _adjusted_rows(method, outcome, y, label_arr, mask, groups, cov_table, cov_n
         log.add(f"{method}, {outcome}: too few respondents ({n}) for {p} model "
                 "parameters; no adjusted means.")
         return []
-    xtx_inv = np.linalg.inv(X.T @ X)
-    leverage = np.einsum("ij,jk,ik->i", X, xtx_inv, X)
+    fit = sm.OLS(yy, X).fit()
+    beta = np.asarray(fit.params)
+    cov, n_lev1 = _hc3(X, np.asarray(fit.resid))
     se_type = "HC3"
     note = ""
-    if np.any(leverage > 1 - 1e-8):
-        se_type = "HC1"
-        note = "HC3 undefined (a respondent has leverage 1); HC1 used"
-        log.add(f"{method}, {outcome}: HC3 standard errors are undefined because a "
-                "respondent has leverage 1 (e.g. the only member of a covariate level); "
-                "HC1 used instead.")
-    fit = sm.OLS(yy, X).fit(cov_type=se_type, use_t=True)
-    beta = np.asarray(fit.params)
-    cov = np.asarray(fit.cov_params())
+    if n_lev1:
+        note = (f"{_plural(n_lev1, 'respondent')} with leverage 1 (fitted exactly, residual 0) "
+                "contribute nothing to the HC3 covariance")
     dfr = float(fit.df_resid)
     tcrit = stats.t.ppf(0.5 + CI_LEVEL / 2, dfr)
     cov_text = ", ".join(used) if used else "none"
@@ -1177,6 +1282,117 @@ def _adjusted_rows(method, outcome, y, label_arr, mask, groups, cov_table, cov_n
                          ci_high=est + tcrit * se, p_value=pval,
                          stability_verdict=_pair_verdict(stab, g, ref)))
     return rows
+
+
+def _hc3(X, resid):
+    """HC3 covariance of OLS coefficients, and the number of leverage-1 rows.
+
+    HC3 weighs each squared residual by ``1 / (1 - h)^2``.  A row with
+    leverage ``h = 1`` (e.g. the only member of a covariate level) is fitted
+    exactly, so its residual is zero and its contribution is set to zero
+    instead of the undefined 0 / 0; the covariance of the other coefficients
+    is then that of the fit without that row and its own parameter.
+    """
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    leverage = np.einsum("ij,jk,ik->i", X, xtx_inv, X)
+    one = leverage > 1 - 1e-8
+    weight = np.zeros(len(resid))
+    weight[~one] = resid[~one] ** 2 / (1 - leverage[~one]) ** 2
+    meat = (X * weight[:, None]).T @ X
+    return xtx_inv @ meat @ xtx_inv, int(one.sum())
+
+
+# --------------------------------------------------------------------------
+# Continuum check and near-circular features
+# --------------------------------------------------------------------------
+
+
+def _eta_squared(y, groups) -> float:
+    total = float(((y - y.mean()) ** 2).sum())
+    if total == 0:
+        return np.nan
+    between = sum(float((groups == g).sum()) * (float(y[groups == g].mean()) - y.mean()) ** 2
+                  for g in np.unique(groups))
+    return between / total
+
+
+def _continuum_table(method, y_all, outcome_names, label_arr, analysed, feat, log):
+    """What the features explain of each outcome without clusters, beside the archetypes."""
+    if feat is None or not feat.shape[1]:
+        return _empty(CONTINUUM_COLUMNS)
+    F = feat.to_numpy(dtype=float)
+    rows = []
+    for outcome in outcome_names:
+        y = y_all[outcome].to_numpy(dtype=float)
+        use = analysed & ~np.isnan(y) & ~np.isnan(F).any(axis=1)
+        lab, yy = label_arr[use], y[use]
+        present, counts = np.unique(lab, return_counts=True)
+        keep = np.isin(lab, present[counts >= 2])
+        lab, yy, X = lab[keep], yy[keep], F[use][keep]
+        k = int(np.unique(lab).size)
+        if k < 2:
+            continue
+        X = X[:, X.std(axis=0) > 0]
+        n, p = X.shape
+        note = ""
+        r2 = np.nan
+        if n > p + 1:
+            design = np.column_stack([np.ones(n), X])
+            beta, *_ = np.linalg.lstsq(design, yy, rcond=None)
+            resid = yy - design @ beta
+            r2 = 1 - float(resid @ resid) / float(((yy - yy.mean()) ** 2).sum())
+        else:
+            note = f"{n} respondents for {p} features: R² not estimated"
+        Xc = X - X.mean(axis=0)
+        pc1 = Xc @ np.linalg.svd(Xc, full_matrices=False)[2][0] if p else np.zeros(n)
+        slices = np.minimum((np.argsort(np.argsort(pc1, kind="stable")) * k) // n, k - 1)
+        eta_pc1 = _eta_squared(yy, slices)
+        eta_arch = _eta_squared(yy, lab)
+        as_good = bool(np.nanmax([r2, eta_pc1]) >= eta_arch) if np.isfinite(eta_arch) else False
+        if as_good:
+            log.add(f"{method}, {outcome}: the features explain as much of {outcome} without "
+                    f"clusters (OLS R² {r2:.2f}; {k} equal slices of their first principal "
+                    f"component, η² {eta_pc1:.2f}) as the {k} archetypes do (η² {eta_arch:.2f}): "
+                    "the archetype differences may be slices of a continuum.")
+        rows.append(dict(method=method, outcome=outcome, n=int(n), k=k,
+                         archetype_eta_squared=eta_arch, features_r_squared=r2, n_features=int(p),
+                         pc1_slices_eta_squared=eta_pc1, continuum_as_good=as_good, note=note))
+    return _frame(rows, CONTINUUM_COLUMNS)
+
+
+def near_circular_features(features, outcomes, threshold=NEAR_CIRCULAR) -> pd.DataFrame:
+    """Features whose rank correlation with an outcome is ``threshold`` or more.
+
+    Parameters
+    ----------
+    features, outcomes : pandas.DataFrame
+        Numeric columns, indexed by respondent id (aligned on the index).
+    threshold : float
+        Smallest absolute Spearman correlation reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`NEAR_CIRCULAR_COLUMNS`, strongest first.  Profiles of
+        such an outcome partly restate what was clustered on.
+    """
+    outcomes = outcomes.reindex(features.index)
+    rows = []
+    for o in outcomes.columns:
+        y = outcomes[o].to_numpy(dtype=float)
+        for f in features.columns:
+            x = features[f].to_numpy(dtype=float)
+            ok = ~np.isnan(x) & ~np.isnan(y)
+            if ok.sum() < 3 or np.all(x[ok] == x[ok][0]) or np.all(y[ok] == y[ok][0]):
+                continue
+            rho = float(stats.spearmanr(x[ok], y[ok])[0])
+            if abs(rho) >= threshold:
+                rows.append(dict(feature=str(f), outcome=str(o), spearman=rho, n=int(ok.sum())))
+    out = _frame(rows, NEAR_CIRCULAR_COLUMNS)
+    if len(out):
+        out = out.reindex(out["spearman"].abs().sort_values(ascending=False).index)
+        out = out.reset_index(drop=True)
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -1342,7 +1558,25 @@ def profile_stage(*, config, cohort, segmentation, seed, progress, tables, resul
             **kwargs))
     profiles = concat_profiles(parts)
     results["profiles"] = profiles
-    for name in ("profiles", "tests", "pairwise", "adjusted", "uncertainty", "archetypes"):
+    for name in ("profiles", "tests", "pairwise", "adjusted", "uncertainty", "archetypes",
+                 "continuum"):
         tables[name] = getattr(profiles, name)
     tables["archetype_features"] = profiles.features
-    results.setdefault("summary", []).extend(profiles.warnings)
+    circular = near_circular_features(features, cohort.outcomes.loc[seg.ids, outcomes])
+    tables["near_circular_features"] = circular
+    summary = results.setdefault("summary", [])
+    summary.extend(_circular_warning(r) for r in circular.itertuples())
+    summary.extend(profiles.warnings)
+    results.setdefault("metrics", {})["profile"] = {
+        "near_circular_features": circular.to_dict("records"),
+        "near_circular_threshold": NEAR_CIRCULAR,
+        "uncertainty_methods": sorted(set(profiles.uncertainty["method"])),
+        "continuum_as_good": sorted(set(
+            f"{r.method}: {r.outcome}" for r in profiles.continuum.itertuples() if r.continuum_as_good)),
+    }
+
+
+def _circular_warning(row) -> str:
+    return (f"Feature {row.feature!r} has a rank correlation of {row.spearman:.2f} with the outcome "
+            f"{row.outcome!r} (|Spearman| >= {NEAR_CIRCULAR}): clustering on it partly clusters on "
+            f"{row.outcome} itself, so the archetypes' {row.outcome} profile is near-circular.")

@@ -51,6 +51,8 @@ from scipy.optimize import linear_sum_assignment
 from .errors import SegmentError
 
 PS_THRESHOLD = 0.8      # prediction strength at or above which archetypes replicate
+MIN_MATCH_JACCARD = 0.5  # a refitted archetype stands for an original one only from this Jaccard on
+IGP_NULL_DRAWS = 49     # structure-free versions of the new cohort behind each in-group proportion
 ALPHA = 0.05
 CORRECTION = "holm"
 KNN_CHUNK = 256
@@ -60,11 +62,13 @@ OUTPUT_FILES = ("transfer_assignments.csv", "matching.csv", "prediction_strength
 TRANSFER_COLUMNS = ["hdbscan_label", "hdbscan_probability", "hdbscan_soft_label", "gmm_component",
                     "gmm_posterior", "kmeans_cluster", "distance_to_training"]
 MATCHING_COLUMNS = ["method", "refit_archetype", "original_archetype", "n_refit", "n_transferred",
-                    "n_both", "jaccard", "in_group_proportion", "n_in_group"]
-PS_COLUMNS = ["method", "refit_archetype", "n", "n_pairs", "prediction_strength", "is_minimum"]
+                    "n_both", "jaccard", "matched", "in_group_proportion", "n_in_group",
+                    "igp_null_mean", "igp_null_p95", "igp_null_draws", "igp_p_value"]
+PS_COLUMNS = ["method", "k_model", "k_refit", "k", "refit_archetype", "n", "n_pairs",
+              "prediction_strength", "is_minimum"]
 SHARES_COLUMNS = ["method", "archetype", "group", "n_original", "share_original", "n_new", "share_new",
                   "difference", "ci_low", "ci_high", "z", "p_value", "p_adjusted", "reject"]
-OUTCOME_COLUMNS = ["method", "archetype", "outcome", "refit_archetype",
+OUTCOME_COLUMNS = ["method", "archetype", "outcome", "refit_archetype", "match_jaccard",
                    "original_n", "original_diff", "original_ci_low", "original_ci_high",
                    "original_p", "original_p_adjusted",
                    "transferred_n", "transferred_diff", "transferred_ci_low", "transferred_ci_high",
@@ -389,8 +393,17 @@ def transfer(model, features: pd.DataFrame, *, return_embedding: bool = False):
     check_features(model, features.columns)
     X_new = model.encoder.transform(features[model_features(model)])
     E_new, nearest = embed_new(model, X_new)
-    out = pd.DataFrame(index=features.index)
-    n = len(features)
+    out = assign(model, X_new, E_new, features.index)
+    out["distance_to_training"] = nearest
+    if return_embedding:
+        return out, X_new, E_new
+    return out
+
+
+def assign(model, X_new: np.ndarray, E_new: np.ndarray, index=None) -> pd.DataFrame:
+    """Labels of every method for encoded points and their embedding (see :func:`transfer`)."""
+    n = len(X_new)
+    out = pd.DataFrame(index=pd.RangeIndex(n) if index is None else index)
     h = model.hdbscan
     placed = ~np.isnan(E_new).any(axis=1)
     labels = np.full(n, -1)
@@ -436,11 +449,53 @@ def transfer(model, features: pd.DataFrame, *, return_embedding: bool = False):
         if ok.any():
             km[ok] = _nearest_centre(S_new[ok], centres)
         out["kmeans_cluster"] = km
-    out["distance_to_training"] = nearest
     out.index.name = "respondent"
-    if return_embedding:
-        return out, X_new, E_new
     return out
+
+
+def held_out_transfer(model) -> pd.DataFrame:
+    """The model's own cohort assigned as if it were new, each respondent held out.
+
+    Every distinct training answer pattern is placed, like a new respondent,
+    at the membership-weighted mean of the embedding of its nearest
+    *other* training patterns, and assigned from there.  Comparing these
+    labels with a new cohort's transferred labels compares like with like:
+    in-sample labels come from the fit itself, transferred ones from
+    :func:`embed_new`, and the two differ systematically (a thin archetype
+    loses members to its dense neighbours when points are placed by their
+    neighbours).
+
+    Returns
+    -------
+    DataFrame
+        One row per respondent of the model (``model.ids``), the columns of
+        :func:`assign`.
+    """
+    u = model.umap
+    if u is None:
+        E = np.asarray(model.X, dtype=np.float64).copy()
+    else:
+        k = min(int(u._n_neighbors), len(model.X) - 1)
+        idx, dst = nearest_training(u, model.X, model.X, k + 1)
+        idx, dst = _drop_self(idx, dst, k)
+        idx[dst >= u._disconnection_distance] = -1
+        E = _place(idx, dst.astype(np.float64), np.ascontiguousarray(model.embedding, dtype=np.float64),
+                   float(k), float(max(0.0, u.local_connectivity - 1.0)))
+    out = assign(model, model.X, E)
+    out = out.iloc[model.inverse]
+    out.index = model.ids
+    out.index.name = "respondent"
+    return out
+
+
+def _drop_self(idx: np.ndarray, dst: np.ndarray, k: int) -> tuple:
+    """Each row's ``k`` nearest neighbours other than the row itself."""
+    n = len(idx)
+    own = idx == np.arange(n)[:, None]
+    missing = ~own.any(axis=1)
+    own[missing, -1] = True  # the row itself fell beyond k + 1 (ties): drop the farthest
+    keep = ~own
+    return idx[keep].reshape(n, k), dst[keep].reshape(n, k)
 
 
 # --------------------------------------------------------------------------
@@ -523,10 +578,95 @@ def in_group_proportion(X: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["archetype", "n_in_group", "in_group_proportion"])
 
 
-def share_changes(original: np.ndarray, new: np.ndarray) -> tuple[pd.DataFrame, dict]:
-    """Archetype shares in the original cohort and (transferred) in the new one.
+def _sqrt_psd(S: np.ndarray) -> np.ndarray:
+    w, V = np.linalg.eigh(S)
+    return V * np.sqrt(np.clip(w, 0.0, None))
 
-    Per archetype (noise included as a group of its own): a two-proportion z
+
+def structure_free(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A cohort shaped like ``X`` without clusters: Gaussian, with its mean and covariance.
+
+    Rows are drawn from a multivariate normal and then transformed so that
+    their sample mean and covariance equal those of ``X`` exactly.  A
+    single Gaussian has no clusters, while the items keep their
+    correlations (a continuum survives).  Permuting principal components
+    or columns would not do: the scores of a clustered cohort are
+    multimodal, and any product of multimodal margins is clustered again.
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    Z = rng.standard_normal((n, p))
+    Z -= Z.mean(axis=0)
+    w, V = np.linalg.eigh(np.cov(Z, rowvar=False).reshape(p, p))
+    Z = Z @ (V / np.sqrt(w)) @ V.T  # sample covariance exactly the identity
+    return X.mean(axis=0) + Z @ _sqrt_psd(np.cov(X, rowvar=False).reshape(p, p)).T
+
+
+def in_group_proportion_null(model, X_new: np.ndarray, observed: dict, *, draws: int = IGP_NULL_DRAWS,
+                             seed: int = 0) -> pd.DataFrame:
+    """In-group proportions of structure-free versions of the new cohort, and p-values.
+
+    Kapp & Tibshirani (2007) judge an in-group proportion against its
+    distribution where the new cohort has no clusters.  Each of ``draws``
+    null cohorts is :func:`structure_free` (a Gaussian with the mean and
+    covariance of the new cohort's encoded features), assigned by the model
+    exactly as the new cohort was, and its in-group proportions computed.
+
+    Parameters
+    ----------
+    model : Segmentation
+    X_new : ndarray
+        The new cohort's encoded features.
+    observed : dict
+        ``{(method, archetype): in-group proportion}`` of the new cohort.
+    draws : int
+    seed : int
+
+    Returns
+    -------
+    DataFrame
+        Columns ``method, archetype, igp_null_mean, igp_null_p95,
+        igp_null_draws, igp_p_value``.  A null cohort the model gives no
+        member of an archetype has no proportion for it; ``igp_null_draws``
+        counts those that have one.  The p-value is ``(1 + #{null >=
+        observed}) / (1 + draws used)``.
+    """
+    col_of = {"hdbscan": "hdbscan_label", "gmm": "gmm_component", "kmeans": "kmeans_cluster"}
+    rng = np.random.default_rng(seed)
+    null = {key: [] for key in observed}
+    methods = sorted({m for m, _ in observed})
+    for _ in range(draws):
+        Xn = structure_free(X_new, rng)
+        E, _ = embed_new(model, Xn)
+        labels = assign(model, Xn, E)
+        for method in methods:
+            if col_of[method] not in labels:
+                continue
+            igp = in_group_proportion(Xn, labels[col_of[method]].to_numpy()).set_index("archetype")
+            for (m, a) in observed:
+                if m == method and a in igp.index:
+                    null[(m, a)].append(float(igp.loc[a, "in_group_proportion"]))
+    rows = []
+    for (m, a), obs in observed.items():
+        v = np.asarray(null[(m, a)])
+        used = int(v.size)
+        rows.append({"method": m, "archetype": a,
+                     "igp_null_mean": float(v.mean()) if used else np.nan,
+                     "igp_null_p95": float(np.quantile(v, 0.95)) if used else np.nan,
+                     "igp_null_draws": used,
+                     "igp_p_value": (1 + int((v >= obs).sum())) / (1 + used)
+                     if used and np.isfinite(obs) else np.nan})
+    return pd.DataFrame(rows, columns=["method", "archetype", "igp_null_mean", "igp_null_p95",
+                                       "igp_null_draws", "igp_p_value"])
+
+
+def share_changes(original: np.ndarray, new: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    """Archetype shares in the original cohort and in the new one.
+
+    Both labelings should come from the same assignment: the original
+    cohort held out and transferred (:func:`held_out_transfer`) against the
+    new cohort transferred (:func:`transfer`); in-sample labels of the fit
+    differ from transferred ones systematically.  Per archetype (noise included as a group of its own): a two-proportion z
     test (pooled standard error) with Holm's correction over the archetypes,
     and a 95% Wald interval of the difference (new - original).  Over all
     archetypes: Pearson's chi-square test of homogeneity of the 2 x K table.
@@ -619,7 +759,8 @@ def original_summaries(profiles: pd.DataFrame, method: str, outcome: str) -> dic
 
 
 def outcome_replication(method: str, original: dict, transferred: dict, refit: dict,
-                        matching: dict) -> pd.DataFrame:
+                        matching: dict, jaccard: dict | None = None,
+                        min_jaccard: float = MIN_MATCH_JACCARD) -> pd.DataFrame:
     """Each original archetype's outcome differences, original vs new, side by side.
 
     Parameters
@@ -630,15 +771,22 @@ def outcome_replication(method: str, original: dict, transferred: dict, refit: d
         new cohort as refitted.
     matching : dict
         Refitted archetype -> original archetype.
+    jaccard : dict, optional
+        Refitted archetype -> Jaccard similarity with its original match
+        (``match_jaccard``); by default every match counts as 1.
+    min_jaccard : float
+        Only a refitted archetype matched with at least this Jaccard stands
+        for its original one: below it a difference cannot replicate.
 
     Every effect is the archetype's mean minus the mean of the members of
     the other archetypes (noise left out), with a Welch 95% interval; p
     values are Holm-corrected over archetypes and outcomes within each
     column family.  An original difference replicates when the matched
-    refitted archetype differs in the same direction and both are
-    significant after correction.
+    refitted archetype, matched with at least ``min_jaccard``, differs in
+    the same direction and both are significant after correction.
     """
     to_refit = {o: r for r, o in matching.items()}
+    quality = {o: (1.0 if jaccard is None else float(jaccard.get(r, np.nan))) for r, o in matching.items()}
     rows = []
     for outcome in original:
         eo = effects_vs_rest(original[outcome])
@@ -647,7 +795,7 @@ def outcome_replication(method: str, original: dict, transferred: dict, refit: d
         archetypes = sorted(set(eo) | set(et))
         for a in archetypes:
             row = {"method": method, "archetype": a, "outcome": outcome,
-                   "refit_archetype": to_refit.get(a, pd.NA)}
+                   "refit_archetype": to_refit.get(a, pd.NA), "match_jaccard": quality.get(a, np.nan)}
             for prefix, effects, key in (("original", eo, a), ("transferred", et, a),
                                          ("refit", er, to_refit.get(a))):
                 e = effects.get(key, {}) if key is not None else {}
@@ -669,6 +817,8 @@ def outcome_replication(method: str, original: dict, transferred: dict, refit: d
     def verdict(r) -> str:
         if pd.isna(r["refit_archetype"]):
             return "archetype not found by the refit"
+        if not r["match_jaccard"] >= min_jaccard:
+            return f"matched archetype too different (Jaccard {r['match_jaccard']:.2f} < {min_jaccard})"
         if not r["significant_original"]:
             return ("difference only in the new cohort" if r["significant_refit"]
                     else "no difference in either cohort")
@@ -766,7 +916,38 @@ def _versions_differ(manifest: dict) -> list[str]:
     return []
 
 
-def _method_verdict(method: str, orig_k: int, refit_k: int, ps: pd.DataFrame, out: pd.DataFrame) -> dict:
+def _refit_at_model_k(method, seg, refit, config, ss, k_model, k_refit) -> tuple:
+    """Labels of the new cohort clustered at the model's k, for the prediction strength.
+
+    Prediction strength compares two partitions with the same k (Tibshirani &
+    Walther, 2005).  The mixture and K-Means are refitted at the model's k in
+    the refit's space; HDBSCAN has no k to set, so its refit stays as it is.
+    Returns (labels per respondent, k used, note).
+    """
+    from .cluster import fit_kmeans, select_gmm
+    from .pipeline import stage_seed
+
+    seed = np.random.SeedSequence(ss.entropy, spawn_key=(0,))
+    R = refit.labels(method)
+    if method == "hdbscan" or (method == "gmm" and seg.gmm is None):
+        return R, k_refit, (f"the refit finds {k_refit} archetype(s) where the model has {k_model}; prediction "
+                            f"strength is defined for the same k and {method} cannot be refitted at a given k, "
+                            f"so it compares partitions of different k")
+    space = refit.X if refit.spaces[method] == "features" else refit.embedding
+    if method == "gmm":
+        g = select_gmm(space, k=(k_model, k_model), covariance_types=[seg.gmm.model.covariance_type],
+                       criterion=config.cluster.gmm.criterion, n_init=config.cluster.gmm.n_init,
+                       random_state=stage_seed(seed, 1))
+        labels = g.labels
+    else:
+        labels = fit_kmeans(space, k=k_model, random_state=stage_seed(seed, 2))
+    k_ps = int(len(np.unique(labels)))
+    return labels[refit.inverse], k_ps, (f"the refit chose k = {k_refit} where the model has k = {k_model}; "
+                                         f"prediction strength is computed from a refit at k = {k_model}")
+
+
+def _method_verdict(method: str, orig_k: int, refit_k: int, ps: pd.DataFrame, out: pd.DataFrame,
+                    k_note: str | None = None) -> dict:
     ps_min = float(ps["prediction_strength"].min()) if ps["prediction_strength"].notna().any() else float("nan")
     sig = out[(out["method"] == method) & out["significant_original"]]
     n_rep = int((sig["verdict"] == "replicated").sum())
@@ -784,9 +965,13 @@ def _method_verdict(method: str, orig_k: int, refit_k: int, ps: pd.DataFrame, ou
         replicates, text = False, (f"{method}: the archetypes do not replicate: prediction strength "
                                    f"{ps_min:.2f} < {PS_THRESHOLD} ({refit_k} refitted archetypes, "
                                    f"{orig_k} in the model).")
+    if k_note:
+        text += f" Note: {k_note}."
     if len(sig):
-        text += f" {n_rep} of {len(sig)} significant outcome differences replicate."
+        text += (f" {n_rep} of {len(sig)} significant outcome differences replicate (through archetypes "
+                 f"matched with Jaccard >= {MIN_MATCH_JACCARD}).")
     return {"method": method, "archetypes_original": orig_k, "archetypes_refit": refit_k,
+            "prediction_strength_k": int(ps["k"].iloc[0]) if len(ps) else refit_k, "k_note": k_note or "",
             "prediction_strength": ps_min, "replicates": replicates,
             "outcome_differences_original": int(len(sig)), "outcome_differences_replicated": n_rep,
             "verdict": text}
@@ -850,10 +1035,12 @@ def replicate(run_dir, cohort_path, codebook_path=None, *, write: bool = True, s
     check_features(seg, available.columns, where)
     features = available[model_features(seg)]
     warn += _category_notes(seg, cohort)
-    if cohort.sha256 is not None and cohort.sha256 == manifest.get("input", {}).get("sha256"):
-        warn.append("the new cohort is the very file the model was fitted on: agreement with itself says "
-                    "nothing about replication. Use a new cohort, or --split-half.")
     reason = exclusions(features, config)
+    fitted_again = int(pd.Index(cohort.ids[(reason == "").to_numpy()]).isin(seg.ids).sum())
+    if fitted_again and cohort.sha256 is not None and cohort.sha256 == manifest.get("input", {}).get("sha256"):
+        warn.append(f"{fitted_again} respondent(s) of the new cohort are ones the model was fitted on (the same "
+                    "file): agreement with itself says nothing about replication. Use a new cohort, or "
+                    "--split-half.")
     analysed = features[reason == ""]
     if len(analysed) < 2:
         raise SegmentError(f"{where}: {len(analysed)} respondent(s) can be analysed; a replication needs more.")
@@ -894,41 +1081,69 @@ def replicate(run_dir, cohort_path, codebook_path=None, *, write: bool = True, s
     outcome_names = [o for o in outcome_names if o not in absent]
     y_new = cohort.outcomes.loc[analysed.index]
 
+    t = time.perf_counter()
+    held_out = held_out_transfer(seg)
+    timings["held_out_transfer_seconds"] = time.perf_counter() - t
+
     col_of = {"hdbscan": "hdbscan_label", "gmm": "gmm_component", "kmeans": "kmeans_cluster"}
+    used = [m for m in METHODS if seg.labels(m) is not None and col_of[m] in transferred
+            and m in refit_labels]
+    igps = {m: in_group_proportion(X_new, transferred[col_of[m]].to_numpy()).set_index("archetype")
+            for m in used}
+    t = time.perf_counter()
+    igp_null = in_group_proportion_null(
+        seg, X_new, {(m, int(a)): float(v) for m in used for a, v in igps[m]["in_group_proportion"].items()},
+        seed=int(np.random.SeedSequence(ss.entropy, spawn_key=(1,)).generate_state(1)[0])
+    ).set_index(["method", "archetype"])
+    timings["igp_null_seconds"] = time.perf_counter() - t
+
+    def null_of(m, o) -> dict:
+        cols = ["igp_null_mean", "igp_null_p95", "igp_null_draws", "igp_p_value"]
+        if o is None or (m, o) not in igp_null.index:
+            return {c: (0 if c == "igp_null_draws" else np.nan) for c in cols}
+        return igp_null.loc[(m, o), cols].to_dict()
+
     matching_rows, ps_tables, share_tables, outcome_tables = [], [], [], []
-    methods, tests = [], {}
-    for m in METHODS:
+    methods, tests, k_notes = [], {}, {}
+    for m in used:
         original_labels = seg.labels(m)
-        if original_labels is None or col_of[m] not in transferred or m not in refit_labels:
-            continue
         T = transferred[col_of[m]].to_numpy()
         R = refit_labels[m].to_numpy()
         match = match_archetypes(R, T)
         table = contingency_table(R, T)
-        igp = in_group_proportion(X_new, T).set_index("archetype")
+        igp = igps[m]
         refit_ids = sorted(set(R.tolist()) - {-1})
         orig_ids = sorted(set(original_labels.tolist()) - {-1})
         for r in refit_ids:
             o = match.get(r)
             n_both = int(table.loc[r, o]) if o is not None else 0
             n_r, n_t = int((R == r).sum()), int((T == o).sum()) if o is not None else 0
+            jac = n_both / (n_r + n_t - n_both) if o is not None else np.nan
             matching_rows.append({"method": m, "refit_archetype": r, "original_archetype": o,
                                   "n_refit": n_r, "n_transferred": n_t, "n_both": n_both,
-                                  "jaccard": n_both / (n_r + n_t - n_both) if o is not None else np.nan,
+                                  "jaccard": jac, "matched": bool(jac >= MIN_MATCH_JACCARD),
                                   "in_group_proportion": igp["in_group_proportion"].get(o, np.nan)
                                   if o is not None else np.nan,
-                                  "n_in_group": igp["n_in_group"].get(o, 0) if o is not None else 0})
+                                  "n_in_group": igp["n_in_group"].get(o, 0) if o is not None else 0,
+                                  **null_of(m, o)})
         for o in orig_ids:
             if o not in match.values():
                 matching_rows.append({"method": m, "refit_archetype": None, "original_archetype": o,
                                       "n_refit": 0, "n_transferred": int((T == o).sum()), "n_both": 0,
-                                      "jaccard": 0.0,
+                                      "jaccard": 0.0, "matched": False,
                                       "in_group_proportion": igp["in_group_proportion"].get(o, np.nan),
-                                      "n_in_group": int(igp["n_in_group"].get(o, 0))})
-        ps = prediction_strength(R, T)
+                                      "n_in_group": int(igp["n_in_group"].get(o, 0)), **null_of(m, o)})
+        k_refit = len(refit_ids)
+        R_ps, k_ps = R, k_refit
+        if k_refit != len(orig_ids):
+            R_ps, k_ps, k_notes[m] = _refit_at_model_k(m, seg, refit, config, ss, len(orig_ids), k_refit)
+        ps = prediction_strength(R_ps, T)
         ps.insert(0, "method", m)
+        ps.insert(1, "k_model", len(orig_ids))
+        ps.insert(2, "k_refit", k_refit)
+        ps.insert(3, "k", k_ps)
         ps_tables.append(ps)
-        shares, test = share_changes(original_labels, T)
+        shares, test = share_changes(held_out[col_of[m]].to_numpy(), T)
         shares.insert(0, "method", m)
         share_tables.append(shares)
         tests[m] = test
@@ -938,9 +1153,11 @@ def replicate(run_dir, cohort_path, codebook_path=None, *, write: bool = True, s
             original[o] = original_summaries(profiles, m, o)
             trans[o] = summaries_from_values(T, y)
             refitted[o] = summaries_from_values(R, y)
-        out = outcome_replication(m, original, trans, refitted, match)
+        jaccards = {int(r["refit_archetype"]): r["jaccard"] for r in matching_rows
+                    if r["method"] == m and r["refit_archetype"] is not None}
+        out = outcome_replication(m, original, trans, refitted, match, jaccards)
         outcome_tables.append(out)
-        methods.append(_method_verdict(m, len(orig_ids), len(refit_ids), ps, out))
+        methods.append(_method_verdict(m, len(orig_ids), len(refit_ids), ps, out, k_notes.get(m)))
 
     def cat(frames, columns):
         frames = [f for f in frames if len(f)]
@@ -975,6 +1192,9 @@ def replicate(run_dir, cohort_path, codebook_path=None, *, write: bool = True, s
     summary = {
         "verdict": verdict, "replicated": replicated, "primary_method": primary,
         "prediction_strength_threshold": PS_THRESHOLD, "alpha": ALPHA, "correction": CORRECTION,
+        "min_match_jaccard": MIN_MATCH_JACCARD, "igp_null_draws": IGP_NULL_DRAWS,
+        "shares_compared": "the original cohort, each respondent held out and assigned by the model as a new "
+                           "respondent is, against the new cohort as the model assigns it",
         "methods": methods, "share_tests": tests,
         "run": {"run_id": manifest.get("run_id"), "model_sha256": manifest["model"]["sha256"],
                 "input": manifest.get("input")},
@@ -1070,28 +1290,36 @@ td.l,th.l{text-align:left}.verdict{font-size:1.1rem;padding:.75rem 1rem;border-l
 {% if rep.warnings %}<div class="warn"><strong>Warnings</strong><ul>{% for w in rep.warnings %}<li>{{ w }}</li>{% endfor %}</ul></div>{% endif %}
 
 <h2>Per method</h2>
-<table><tr><th class="l">method</th><th>archetypes (model)</th><th>archetypes (refit)</th><th>prediction strength</th><th class="l">verdict</th></tr>
+<table><tr><th class="l">method</th><th>archetypes (model)</th><th>archetypes (refit)</th><th>prediction strength (at k)</th><th class="l">verdict</th></tr>
 {% for m in s.methods %}<tr><td class="l">{{ m.method }}</td><td>{{ m.archetypes_original }}</td><td>{{ m.archetypes_refit }}</td>
-<td>{{ m.prediction_strength|num(2) }}</td><td class="l">{{ m.verdict }}</td></tr>{% endfor %}</table>
+<td>{{ m.prediction_strength|num(2) }} ({{ m.prediction_strength_k }})</td><td class="l">{{ m.verdict }}</td></tr>{% endfor %}</table>
 
 <h2>Prediction strength</h2>
 <p class="muted">For each archetype found by refitting on the new cohort: the share of its pairs of members that the
 original model, applied to the same respondents, also puts together (Tibshirani &amp; Walther, 2005). The minimum over
-archetypes is the prediction strength; {{ s.prediction_strength_threshold }} or more indicates archetypes that replicate.</p>
-<table><tr><th class="l">method</th><th>refit archetype</th><th>n</th><th>prediction strength</th></tr>
-{% for r in ps %}<tr><td class="l">{{ r.method }}</td><td>{{ r.refit_archetype }}</td><td>{{ r.n|cell }}</td>
+archetypes is the prediction strength; {{ s.prediction_strength_threshold }} or more indicates archetypes that replicate.
+It is defined for two partitions with the same k: when the refit chose another k, the mixture and K-Means are refitted
+at the model's k for it (column k); HDBSCAN has no k to set, and the verdict says so.</p>
+<table><tr><th class="l">method</th><th>k</th><th>refit archetype</th><th>n</th><th>prediction strength</th></tr>
+{% for r in ps %}<tr><td class="l">{{ r.method }}</td><td>{{ r.k }}</td><td>{{ r.refit_archetype }}</td><td>{{ r.n|cell }}</td>
 <td>{{ r.prediction_strength|num(2) }}{% if r.is_minimum %} (min){% endif %}</td></tr>{% endfor %}</table>
 
 <h2>Matching of refitted to original archetypes</h2>
-<p class="muted">Hungarian assignment on the respondents the two labelings share; Jaccard = shared / union; in-group
+<p class="muted">Hungarian assignment on the respondents the two labelings share; Jaccard = shared / union; a refitted
+archetype stands for its original one only with a Jaccard of at least {{ s.min_match_jaccard }} (matched). In-group
 proportion = share of an original archetype's new members whose nearest new respondent (scaled features) has the same
-archetype (Kapp &amp; Tibshirani, 2007).</p>
-<table><tr><th class="l">method</th><th>refit</th><th>original</th><th>n refit</th><th>n transferred</th><th>shared</th><th>Jaccard</th><th>in-group proportion</th></tr>
+archetype (Kapp &amp; Tibshirani, 2007), against its null reference: {{ s.igp_null_draws }} structure-free versions of the
+new cohort (Gaussian, with the new cohort's means and covariances of the encoded features: correlations kept,
+clusters gone), assigned by the model the same way; p = (1 + null proportions at least as high) / (1 + null cohorts).</p>
+<table><tr><th class="l">method</th><th>refit</th><th>original</th><th>n refit</th><th>n transferred</th><th>shared</th><th>Jaccard</th><th>matched</th><th>in-group proportion</th><th>null mean [95th pct]</th><th>p</th></tr>
 {% for r in matching %}<tr><td class="l">{{ r.method }}</td><td>{{ r.refit_archetype|dash }}</td><td>{{ r.original_archetype|dash }}</td>
-<td>{{ r.n_refit|cell }}</td><td>{{ r.n_transferred|cell }}</td><td>{{ r.n_both|cell }}</td><td>{{ r.jaccard|num(2) }}</td><td>{{ r.in_group_proportion|num(2) }}</td></tr>{% endfor %}</table>
+<td>{{ r.n_refit|cell }}</td><td>{{ r.n_transferred|cell }}</td><td>{{ r.n_both|cell }}</td><td>{{ r.jaccard|num(2) }}</td><td>{{ 'yes' if r.matched else 'no' }}</td><td>{{ r.in_group_proportion|num(2) }}</td>
+<td>{{ r.igp_null_mean|num(2) }} [{{ r.igp_null_p95|num(2) }}]</td><td>{{ r.igp_p_value|p }}</td></tr>{% endfor %}</table>
 
 <h2>Archetype shares</h2>
-<p class="muted">Shares in the original cohort and in the new cohort as the original model assigns it. Per archetype a
+<p class="muted">Shares of the original cohort and of the new cohort, both as the model assigns a new respondent:
+each original respondent held out (placed by its nearest other training respondents) and assigned, against the new
+cohort transferred, so that like is compared with like. Per archetype a
 two-proportion z test, {{ s.correction|capitalize }}-corrected over archetypes, with a 95% Wald interval of the difference;
 over all archetypes a chi-square test of homogeneity.</p>
 {% for m, t in s.share_tests.items() %}<p>{{ m }}: &chi;&sup2;({{ t.df }}) = {{ t.statistic|num(2) }}, p = {{ t.p_value|p }}</p>{% endfor %}
@@ -1102,8 +1330,8 @@ over all archetypes a chi-square test of homogeneity.</p>
 <h2>Outcome differences, original and new</h2>
 <p class="muted">Each archetype's mean minus the mean of the other archetypes' members, Welch 95% intervals,
 p values {{ s.correction|capitalize }}-corrected over archetypes and outcomes. "Transferred": the new cohort as the original
-model assigns it; "refit": the matched archetype of the refit. A difference replicates when it has the same sign and
-is significant in both cohorts.</p>
+model assigns it; "refit": the matched archetype of the refit. A difference replicates when the refitted archetype is
+matched with a Jaccard of at least {{ s.min_match_jaccard }}, has the same sign and is significant in both cohorts.</p>
 <table><tr><th class="l">method</th><th>archetype</th><th class="l">outcome</th><th>original</th><th>transferred</th><th>refit</th><th class="l">verdict</th></tr>
 {% for r in outcomes %}<tr><td class="l">{{ r.method }}</td><td>{{ r.archetype }}{% if r.refit_archetype is not none %} &harr; {{ r.refit_archetype }}{% endif %}</td><td class="l">{{ r.outcome }}</td>
 <td>{{ r.original_diff|num(2) }} [{{ r.original_ci_low|num(2) }}, {{ r.original_ci_high|num(2) }}]{{ r.original_p_adjusted|star }}</td>
@@ -1187,6 +1415,7 @@ def split_half(config, *, seed: int | None = None, overrides: dict | None = None
     return run, rep
 
 
-__all__ = ["Replication", "replicate", "transfer", "load_model", "split_half", "embed_new",
+__all__ = ["Replication", "replicate", "transfer", "assign", "held_out_transfer", "load_model", "split_half",
+           "embed_new", "in_group_proportion_null", "structure_free",
            "prediction_strength", "match_archetypes", "in_group_proportion", "share_changes",
            "outcome_replication", "gmm_posteriors", "check_features", "model_features"]

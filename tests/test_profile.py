@@ -12,6 +12,7 @@ from scipy import stats
 from segment.errors import SegmentError
 from segment.profile import (
     ADJUSTED_COLUMNS,
+    CONTINUUM_COLUMNS,
     ARCHETYPE_COLUMNS,
     PAIRWISE_COLUMNS,
     PROFILE_COLUMNS,
@@ -20,6 +21,7 @@ from segment.profile import (
     ArchetypeProfiles,
     ProfileConfig,
     concat_profiles,
+    near_circular_features,
     profile_archetypes,
 )
 
@@ -102,10 +104,11 @@ def test_planted_differences_are_detected_and_equality_is_not():
     assert get_pair(pw, "anxiety", 0, 2).hedges_g < -1
     equal = get_pair(pw, "anxiety", 0, 1)
     assert equal.p_adjusted >= 0.05 and not equal.reject
-    # The family is every pair of every outcome of this method.
-    assert (pw.family == "all 9 pairwise comparisons (3 pairs × 3 outcomes) for gmm, "
-            "Holm correction").all()
-    assert (pw.correction == "holm").all()
+    # Games-Howell p-values are adjusted within an outcome already: not corrected again
+    assert (pw.p_adjusted == pw.p_value).all()
+    assert (pw.family == "the 3 pairs of gmm archetypes on " + pw.outcome
+            + ", Games-Howell (studentized range) adjustment").all()
+    assert (pw.correction == "games-howell").all()
     assert (pw.test == "Games-Howell").all()
     anova = get_test(res.tests, "anxiety", "one-way ANOVA")
     assert anova.p_value < 1e-10
@@ -177,7 +180,7 @@ def test_welch_anova_matches_statsmodels(fixed_groups):
     ss_t = ((allv - allv.mean()) ** 2).sum()
     ss_b = sum(v.size * (v.mean() - allv.mean()) ** 2 for v in values)
     ms_w = (ss_t - ss_b) / (n - k)
-    assert row.effect_size_name == "omega_squared"
+    assert row.effect_size_name == "omega_squared_classical"
     assert row.effect_size == pytest.approx((ss_b - (k - 1) * ms_w) / (ss_t + ms_w),
                                             rel=1e-10)
 
@@ -226,12 +229,8 @@ def test_games_howell_matches_hand_computation():
     assert row.df == pytest.approx(df)
     assert row.p_value == pytest.approx(p, rel=1e-8)
     assert row.hedges_g == pytest.approx(g)
-    # Holm over the three pairs of the single outcome.
-    from statsmodels.stats.multitest import multipletests
-
-    pw = res.pairwise.sort_values(["archetype_a", "archetype_b"])
-    expected = multipletests(pw.p_value.to_numpy(), method="holm")[1]
-    np.testing.assert_allclose(pw.p_adjusted.to_numpy(), expected)
+    # The studentized range already adjusts over the pairs of the outcome.
+    assert (res.pairwise.p_adjusted == res.pairwise.p_value).all()
 
     welch = profile_archetypes(labels, outcomes, method="kmeans",
                                config=ProfileConfig(outcomes=("anxiety",), pairwise="welch",
@@ -267,7 +266,7 @@ def test_descriptives_and_cutoffs():
     assert stat(p, 2, "anxiety", "ci_high").value == pytest.approx(hi)
     share = stat(p, 2, "anxiety", "share_at_or_above_3_5")
     assert share.value == pytest.approx(np.mean(v >= 3.5))
-    assert share.threshold == 3.5 and share.cutoff_label == "moderate"
+    assert share.threshold == 3.5 and share.cutoff_label == "at or above 3.5 (moderate)"
     assert stat(p, 0, "anxiety", "share_at_or_above_2").value == pytest.approx(
         np.mean(outcomes.loc[labels.index[labels == 0], "anxiety"] >= 2))
     assert (p.group == "archetype").all()
@@ -629,3 +628,178 @@ def test_concat_profiles_and_html():
     assert tuple(both.adjusted.columns) == ADJUSTED_COLUMNS
     html = both._repr_html_()
     assert "<table" in html and "Kruskal-Wallis" in html
+
+
+# --------------------------------------------------------------------------
+# Correction families
+# --------------------------------------------------------------------------
+
+
+def test_welch_pairs_are_corrected_once_over_pairs_and_outcomes():
+    from statsmodels.stats.multitest import multipletests
+
+    labels, outcomes = make_cohort(n_per=40, seed=21)
+    for correction in ("holm", "bonferroni"):
+        res = profile_archetypes(labels, outcomes, method="kmeans",
+                                 config=ProfileConfig(pairwise="welch", correction=correction))
+        pw = res.pairwise
+        expected = multipletests(pw.p_value.to_numpy(), method=correction)[1]
+        np.testing.assert_allclose(pw.p_adjusted.to_numpy(), expected)
+        assert (pw.correction == correction).all()
+        assert pw.family.str.startswith("all 9 pairwise comparisons (3 pairs × 3 outcomes)").all()
+
+
+def test_omnibus_tests_and_adjusted_differences_state_their_family():
+    from statsmodels.stats.multitest import multipletests
+
+    labels, outcomes = make_cohort(n_per=40, seed=22)
+    res = profile_archetypes(labels, outcomes, method="kmeans")
+    welch = res.tests[(res.tests.test == "Welch's ANOVA") & (res.tests.subset == "all assigned")]
+    assert len(welch) == 3
+    np.testing.assert_allclose(welch.p_adjusted, multipletests(welch.p_value, method="holm")[1])
+    assert (welch.family == "Welch's ANOVA (all assigned) over 3 outcomes for kmeans, "
+            "Holm correction").all()
+    assert res.tests.p_adjusted.notna().all() and (res.tests.correction == "holm").all()
+    diff = res.adjusted[res.adjusted.kind == "difference_vs_reference"]
+    assert len(diff) == 6
+    np.testing.assert_allclose(diff.p_adjusted, multipletests(diff.p_value, method="holm")[1])
+    assert diff.family.str.startswith("all 6 adjusted differences").all()
+
+
+def test_every_stability_verdict_is_accepted():
+    labels, outcomes = make_cohort(n_per=20, seed=23)
+    stab = pd.DataFrame({"archetype": [0, 1, 2],
+                         "verdict": ["not resampled", "borderline", "stable"]})
+    res = profile_archetypes(labels, outcomes, method="gmm", stability=stab, config=ONE)
+    verdicts = res.archetypes.set_index("archetype").stability_verdict
+    assert verdicts.to_dict() == {0: "not resampled", 1: "borderline", 2: "stable"}
+    pair = get_pair(res.pairwise, "anxiety", 0, 1)
+    assert pair.stability_verdict == "not resampled"
+
+
+# --------------------------------------------------------------------------
+# Noise, leverage, core members, effect sizes
+# --------------------------------------------------------------------------
+
+
+def test_noise_as_a_group_of_its_own_beside_the_noise_excluded_effect_sizes():
+    labels, outcomes = make_cohort(n_per=30, seed=24, shuffle=False)
+    labels = labels.copy()
+    labels.iloc[::10] = -1
+    res = profile_archetypes(labels, outcomes, method="hdbscan")
+    main = get_test(res.tests, "anxiety", "one-way ANOVA")
+    with_noise = get_test(res.tests, "anxiety", "one-way ANOVA", subset="noise as a group")
+    assert (main.k, with_noise.k) == (3, 4)
+    assert with_noise.n == labels.size
+    values = [outcomes.loc[labels.index[labels == g], "anxiety"] for g in (-1, 0, 1, 2)]
+    f = stats.f_oneway(*values)
+    assert with_noise.statistic == pytest.approx(f.statistic)
+    # pairwise comparisons stay on the archetypes
+    assert -1 not in set(res.pairwise.archetype_a)
+
+
+def test_leverage_one_respondent_keeps_hc3_with_zero_contribution():
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(25)
+    labels, outcomes = make_cohort(n_per=30, seed=25, shuffle=False)
+    age = rng.normal(40, 8, labels.size)
+    group = np.array(["a", "b"] * (labels.size // 2), dtype=object)
+    group[5] = "only"  # the only member of its level: leverage 1
+    cov = pd.DataFrame({"age": age, "group": group}, index=labels.index)
+    res = profile_archetypes(labels, outcomes, method="gmm", covariates=cov, config=ONE)
+    diff = res.adjusted[res.adjusted.kind == "difference_vs_reference"].set_index("archetype")
+    assert (res.adjusted.se_type == "HC3").all()
+    assert "leverage 1" in diff.loc[1, "note"]
+    # its HC3 contribution is zero: the same as the fit without it
+    keep = np.arange(labels.size) != 5
+    data = pd.DataFrame({"y": outcomes.anxiety.to_numpy(), "arch": labels.to_numpy(), "age": age,
+                         "group": group})[keep]
+    fit = smf.ols("y ~ C(arch) + age + C(group)", data).fit(cov_type="HC3")
+    for g in (1, 2):
+        assert diff.loc[g, "se"] == pytest.approx(fit.bse[f"C(arch)[T.{g}]"], rel=1e-8)
+        assert diff.loc[g, "estimate"] == pytest.approx(fit.params[f"C(arch)[T.{g}]"], rel=1e-8)
+
+
+def test_core_analysis_is_not_repeated_when_every_member_is_core():
+    labels, outcomes = make_cohort(n_per=20, seed=26)
+    core = pd.Series(True, index=labels.index)
+    res = profile_archetypes(labels, outcomes, method="hdbscan", core=core, config=ONE)
+    assert set(res.tests.subset) == {"all assigned"}
+    assert any("every analysed respondent is a core member" in w for w in res.warnings)
+
+
+# --------------------------------------------------------------------------
+# Continuum check and near-circular features
+# --------------------------------------------------------------------------
+
+
+def test_continuum_check_flags_slices_of_a_continuum():
+    rng = np.random.default_rng(27)
+    n = 300
+    x = rng.normal(size=n)
+    ids = [f"id{i}" for i in range(n)]
+    features = pd.DataFrame({"f1": x, "f2": x + rng.normal(scale=0.3, size=n),
+                             "f3": rng.normal(size=n)}, index=ids)
+    outcomes = pd.DataFrame({"anxiety": 2 * x + rng.normal(size=n)}, index=ids)
+    labels = pd.Series(np.digitize(x, np.quantile(x, [1 / 3, 2 / 3])), index=ids)
+    res = profile_archetypes(labels, outcomes, method="kmeans", features=features)
+    row = res.continuum.iloc[0]
+    assert tuple(res.continuum.columns) == CONTINUUM_COLUMNS
+    assert row.k == 3 and row.n == n
+    y = outcomes.anxiety.to_numpy()
+    design = np.column_stack([np.ones(n), features.to_numpy()])
+    resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    assert row.features_r_squared == pytest.approx(1 - resid @ resid / ((y - y.mean()) ** 2).sum())
+    anova = get_test(res.tests, "anxiety", "one-way ANOVA")
+    assert row.archetype_eta_squared == pytest.approx(anova.effect_size)
+    assert row.continuum_as_good
+    assert any("slices of a continuum" in w for w in res.warnings)
+
+
+def test_continuum_check_does_not_flag_a_non_monotone_archetype_effect():
+    rng = np.random.default_rng(28)
+    sizes = (60, 120, 60)
+    lab = np.repeat([0, 1, 2], sizes)
+    x = np.array([-4.0, 0.0, 4.0])[lab] + rng.normal(size=lab.size)
+    ids = [f"id{i}" for i in range(lab.size)]
+    features = pd.DataFrame({"f1": x, "f2": rng.normal(size=lab.size)}, index=ids)
+    outcomes = pd.DataFrame({"anxiety": np.array([0.0, 3.0, 0.0])[lab]
+                             + rng.normal(size=lab.size)}, index=ids)
+    res = profile_archetypes(pd.Series(lab, index=ids), outcomes, method="kmeans",
+                             features=features)
+    row = res.continuum.iloc[0]
+    assert row.features_r_squared < 0.1
+    assert row.pc1_slices_eta_squared < row.archetype_eta_squared
+    assert not row.continuum_as_good
+
+
+def test_near_circular_features_are_found_by_rank_correlation():
+    rng = np.random.default_rng(29)
+    n = 200
+    ids = [f"id{i}" for i in range(n)]
+    anxiety = rng.normal(size=n)
+    features = pd.DataFrame({"worry": anxiety + rng.normal(scale=0.5, size=n),
+                             "calm": -anxiety + rng.normal(scale=0.5, size=n),
+                             "hobby": rng.normal(size=n)}, index=ids)
+    outcomes = pd.DataFrame({"anxiety": anxiety}, index=ids)
+    found = near_circular_features(features, outcomes)
+    assert set(found.feature) == {"worry", "calm"}
+    rho = stats.spearmanr(features.worry, anxiety)[0]
+    assert found.set_index("feature").loc["worry", "spearman"] == pytest.approx(rho)
+    assert (found.spearman.abs() >= 0.5).all()
+
+
+def test_correction_names_are_checked_at_load_with_the_names_profiling_accepts():
+    from segment.config import CORRECTIONS, config_from_dict
+    from segment.errors import ConfigError
+
+    labels, outcomes = make_cohort(n_per=10, seed=30)
+    for name in CORRECTIONS:
+        cfg = config_from_dict({"profile": {"correction": name, "pairwise": "welch"}})
+        res = profile_archetypes(labels, outcomes, method="gmm",
+                                 config=ProfileConfig(correction=cfg.profile.correction,
+                                                      pairwise="welch"))
+        assert (res.pairwise.correction == name).all()
+    with pytest.raises(ConfigError, match="profile.correction"):
+        config_from_dict({"profile": {"correction": "bonferonni"}})

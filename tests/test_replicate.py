@@ -8,12 +8,14 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from segment.cohort import load_cohort
 from segment.errors import SegmentError
 from segment.experiment import run_experiment
 from segment.replicate import (
-    load_model, match_archetypes, prediction_strength, replicate, share_changes, transfer,
+    load_model, match_archetypes, outcome_replication, prediction_strength, replicate, share_changes,
+    structure_free, transfer,
 )
 from segment.synthetic import planted_cohort
 
@@ -207,3 +209,96 @@ def test_share_changes_chi_square():
     assert test["df"] == 1 and test["p_value"] < 0.001
     assert table.loc[table["archetype"] == 0, "difference"].item() == pytest.approx(0.3)
     assert table["reject"].all()
+
+
+def test_in_group_proportion_has_a_null_reference(study, split_half):
+    m = split_half.matching
+    hd = m[m["method"] == "hdbscan"]
+    assert (hd["igp_null_draws"] > 0).all()
+    # planted archetypes: every in-group proportion beats all its structure-free versions
+    assert (hd["igp_p_value"] == 1 / (1 + hd["igp_null_draws"])).all()
+    assert (hd["in_group_proportion"] > hd["igp_null_p95"]).all()
+    flat = replicate(study["run"], study["folder"] / "flat.csv", study["codebook"], write=False)
+    f = flat.matching[(flat.matching["method"] == "hdbscan") & flat.matching["igp_p_value"].notna()]
+    assert len(f) and (f["igp_p_value"] > 0.05).mean() >= 0.5
+
+
+def test_structure_free_keeps_the_covariance():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(-3, 1, (50, 3)), rng.normal(3, 1, (50, 3))])
+    null = structure_free(X, np.random.default_rng(1))
+    np.testing.assert_allclose(np.cov(null.T), np.cov(X.T), atol=1e-9)
+    np.testing.assert_allclose(null.mean(axis=0), X.mean(axis=0), atol=1e-9)
+    # the two planted groups are gone: the first coordinate is unimodal
+    assert abs(stats.kurtosis(null[:, 0])) < 1 and stats.kurtosis(X[:, 0]) < -1.5
+
+
+def test_an_outcome_difference_replicates_only_through_a_good_match():
+    original = {"anxiety": {0: (100, 9.0, 4.0), 1: (100, 5.0, 4.0)}}
+    new = {"anxiety": {0: (100, 9.0, 4.0), 1: (100, 5.0, 4.0)}}
+    good = outcome_replication("gmm", original, new, new, {0: 0, 1: 1}, {0: 0.9, 1: 0.9})
+    assert (good["verdict"] == "replicated").all()
+    sliver = outcome_replication("gmm", original, new, new, {0: 0, 1: 1}, {0: 0.25, 1: 0.9})
+    row = sliver.set_index("archetype").loc[0]
+    assert row["match_jaccard"] == 0.25
+    assert row["verdict"] == "matched archetype too different (Jaccard 0.25 < 0.5)"
+
+
+def test_prediction_strength_is_computed_at_the_models_k(study):
+    from segment.config import config_from_dict
+    from segment.pipeline import fit_segmentation
+    from segment.replicate import _refit_at_model_k
+
+    seg, manifest = load_model(study["run"])
+    config = config_from_dict(manifest["config"])
+    cohort = load_cohort(study["folder"] / "half_b.csv", study["codebook"])
+    ss = np.random.SeedSequence(3)
+    refit = fit_segmentation(cohort.features, cohort.codebook, config,
+                             np.random.SeedSequence(ss.entropy, spawn_key=(0,)), gmm_k=2)
+    assert seg.gmm.k == 3 and refit.gmm.k == 2
+    labels, k, note = _refit_at_model_k("gmm", seg, refit, config, ss, 3, 2)
+    assert k == 3 and len(np.unique(labels)) == 3 and len(labels) == cohort.n
+    assert "k = 2" in note and "refit at k = 3" in note
+    ps = prediction_strength(labels, transfer(seg, cohort.features)["gmm_component"].to_numpy())
+    assert ps["prediction_strength"].min() >= 0.8
+
+
+def test_replicating_onto_other_respondents_of_the_fitted_file_is_not_warned(study):
+    _, manifest = load_model(study["run"])
+    other = load_cohort(study["folder"] / "half_b.csv", study["codebook"])
+    other.sha256 = manifest["input"]["sha256"]  # the other half of the file the model was fitted on
+    rep = replicate(study["run"], other, write=False)
+    assert not [w for w in rep.warnings if "fitted on" in w]
+    same = load_cohort(study["folder"] / "half_a.csv", study["codebook"])
+    rep = replicate(study["run"], same, write=False)
+    assert [w for w in rep.warnings if w.startswith("200 respondent(s) of the new cohort are ones the model")]
+
+
+def test_share_test_holds_its_level_on_split_halves(tmp_path):
+    """Both halves of one cohort have equal shares by construction: over 20
+    split halves the chi-square share test (each method) rejects in at most
+    5% when both sides are assigned the same way."""
+    from segment.config import ExperimentConfig
+    from segment.pipeline import fit_segmentation
+    from segment.replicate import held_out_transfer
+
+    csv, book = planted_cohort(n=400, k=3, separation=2.0, seed=7).write(tmp_path)
+    cohort = load_cohort(csv, book)
+    cfg = ExperimentConfig()
+    cfg.reduce.n_components = 3
+    cfg.cluster.gmm.k, cfg.cluster.gmm.n_init, cfg.cluster.gmm.covariance_types = [1, 5], 1, ["full"]
+    cfg.cluster.kmeans.k = 3
+    cfg.cluster.hdbscan.min_cluster_size = 0.1
+    columns = ("hdbscan_label", "gmm_component", "kmeans_cluster")
+    rejections = tests = 0
+    for seed in range(20):
+        order = np.random.default_rng(seed).permutation(cohort.n)
+        a = cohort.features.iloc[np.sort(order[:200])]
+        b = cohort.features.iloc[np.sort(order[200:])]
+        seg = fit_segmentation(a, cohort.codebook, cfg, seed=seed)
+        new, held = transfer(seg, b), held_out_transfer(seg)
+        assert held.index.equals(a.index)
+        for c in columns:
+            rejections += share_changes(held[c].to_numpy(), new[c].to_numpy())[1]["p_value"] < 0.05
+            tests += 1
+    assert tests == 60 and rejections / tests <= 0.05

@@ -240,3 +240,35 @@ def test_report_in_a_real_browser(run_dir, tmp_path):
         finally:
             browser.close()
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_methods_paragraph_and_report_are_true_of_the_run(run_dir):
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    methods = html[html.index('id="methods"'):html.index('id="reproducibility"')]
+    outcomes = html[html.index('id="outcomes"'):html.index('id="methods"')]
+    summary = html[html.index('id="summary"'):html.index('id="data"')]
+    assert "(1 initialisation(s) each)" in methods  # n_init = 1 in this experiment
+    # uncertainty is said to be carried into the means, and the table is shown
+    assert "carried into the archetype means" in methods
+    assert "Gaussian mixture: membership uncertainty" in outcomes
+    assert "classical ω²" in outcomes and "R² features" in outcomes
+    circular = pd.read_csv(run_dir / "near_circular_features.csv")
+    assert len(circular) and (circular["spearman"].abs() >= 0.5).all()
+    first = circular.iloc[0]
+    assert f"Feature &#39;{first.feature}&#39; has a rank correlation of {first.spearman:.2f}" in summary
+    assert "near-circular" in methods and f"{first.feature} with {first.outcome}" in methods
+
+
+def test_methods_paragraph_states_defaults_and_the_null_reference_as_built():
+    from segment.report._methods import methods_paragraphs
+
+    config = {"cluster": {"gmm": {"k": [1, 4]}}, "stability": {"resamples": 20, "null_resamples": 0},
+              "profile": {"outcomes": ["anxiety"]}}
+    text = " ".join(methods_paragraphs(config, {}))
+    assert "(3 initialisation(s) each)" in text  # the default the run used
+    assert "0 resamples" not in text and "No null reference was built" in text
+    assert "carried into" not in text  # no uncertainty table: no claim
+    config["stability"].update(null_resamples=10, null_cohorts=2)
+    text = " ".join(methods_paragraphs(config, {"profile": {"uncertainty_methods": ["gmm"]}}))
+    assert "2 structure-free cohort(s)" in text and "resampled 10 times" in text
+    assert "carried into the archetype means" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 REFERENCES = {
     "mcinnes2018": "McInnes, L., Healy, J., & Melville, J. (2018). UMAP: Uniform manifold approximation and "
                    "projection for dimension reduction. arXiv:1802.03426.",
@@ -30,7 +32,8 @@ REFERENCES = {
                      "29(3), 305–325.",
 }
 
-_CORRECTION = {"holm": ("Holm", "holm1979"), "fdr_bh": ("Benjamini–Hochberg false discovery rate", "bh1995")}
+_CORRECTION = {"holm": ("Holm", "holm1979"), "fdr_bh": ("Benjamini–Hochberg false discovery rate", "bh1995"),
+               "bonferroni": ("Bonferroni", None)}
 _PAIRWISE = {"games-howell": ("Games–Howell", "gameshowell1976"), "welch": ("Welch t", "welch1951")}
 
 
@@ -56,6 +59,10 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
     list of str
         Paragraphs (plain text; citations as "Author, year").
     """
+    from ..config import config_from_dict
+
+    # the saved config re-typed, so that every default is the one the run used
+    config = dataclasses.asdict(config_from_dict(config))
     f = config.get("features", {}) or {}
     r = config.get("reduce", {}) or {}
     c = config.get("cluster", {}) or {}
@@ -78,7 +85,7 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
         f"as indicators), missing answers were filled by {imputed}, and features were scaled "
         f"({f.get('scaler', 'standard')} scaler). Outcomes were not used as clustering features"
         + (f", except {_list(metrics.get('outcome_features'))}, which were used knowingly"
-           if metrics.get("outcome_features") else "") + ".")
+           if metrics.get("outcome_features") else "") + "." + _circular_sentence(metrics))
 
     used = metrics.get("umap") or {}  # the values fitted, where the cohort forced lower ones
     n_comp = used.get("n_components", r.get("n_components", "?"))
@@ -102,7 +109,7 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
         paras.append(
             f"As a model-based comparison, Gaussian mixtures with k = {kr} components and "
             f"{_list(g.get('covariance_types', ['full']))} covariance matrices were fitted in the "
-            f"{g.get('space', 'embedding')} ({g.get('n_init', 1)} initialisation(s) each) and compared by "
+            f"{g.get('space', 'embedding')} ({g.get('n_init')} initialisation(s) each) and compared by "
             f"AIC, BIC and the integrated completed likelihood (ICL; Biernacki et al., 2000); the model was "
             f"chosen by {crit}"
             + (f" (k = {chosen.get('k')}, {chosen.get('covariance_type')} covariance)" if chosen.get("k") else "")
@@ -111,6 +118,7 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
             + ". Agreement between methods was measured with the adjusted Rand index and adjusted mutual "
               "information; internal validity indices are reported with the space they were computed in.")
 
+    nulls = int(s.get("null_resamples", 0) or 0) > 0
     if int(s.get("resamples", 0) or 0) > 0:
         paras.append(
             f"Cluster-wise stability (Hennig, 2007) was assessed over {s.get('resamples')} "
@@ -118,33 +126,80 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
             + (f" ({float(s.get('fraction', 0.8)):.0%} of respondents each)" if s.get("scheme", "subsample") == "subsample" else "")
             + ": every stage (encoding, UMAP and clustering) was refitted on each resample and each archetype "
               "matched to its most similar cluster by the Jaccard similarity. An archetype was called stable "
-              f"when its mean Jaccard similarity was at least {s.get('stable', 0.75)} and dissolved below "
-              f"{s.get('dissolved', 0.5)}, and it was compared with a null reference of "
-              f"{s.get('null_resamples', '?')} resamples in which the structure was destroyed.")
+              f"when its mean Jaccard similarity was at least {s.get('stable')}"
+              + (" and above the 95th percentile of the archetypes found in the null reference" if nulls else "")
+              + f", and dissolved below {s.get('dissolved')}. " + _null_sentence(s))
     else:
         paras.append("Stability under resampling was not assessed in this run (stability.resamples = 0); "
                      "the archetypes below are descriptive and their differences are not to be read as findings.")
 
     if p:
-        corr, corr_ref = _CORRECTION.get(p.get("correction", "holm"), (p.get("correction"), None))
-        pair, pair_ref = _PAIRWISE.get(p.get("pairwise", "games-howell"), (p.get("pairwise"), None))
-        cite = {"holm1979": "Holm, 1979", "bh1995": "Benjamini & Hochberg, 1995",
-                "gameshowell1976": "Games & Howell, 1976", "welch1951": "Welch, 1951"}
-        covs = list(p.get("covariates", []) or [])
-        paras.append(
-            f"Archetypes were profiled on {_list(p.get('outcomes', []) or ['the outcomes'])}, which were not "
-            "clustered on. For each outcome and method, group means were compared with one-way ANOVA, "
-            "Welch's ANOVA (Welch, 1951; effect size ω²) and the Kruskal–Wallis test (ε²), and pairwise with "
-            f"{pair} comparisons ({cite.get(pair_ref, '')}), corrected for multiplicity with the {corr} "
-            f"procedure ({cite.get(corr_ref, '')}) over all pairs and outcomes of a method; Hedges' g is "
-            "given per pair."
-            + ("" if p.get("include_noise") else " The HDBSCAN noise group was described but not tested.")
-            + (f" Covariate-adjusted marginal means and differences from a reference archetype came from OLS "
-               f"models adjusting for {_list(covs)}, with HC3 heteroskedasticity-consistent standard errors "
-               f"(MacKinnon & White, 1985)." if covs else "")
-            + f" Uncertainty of Gaussian-mixture membership was carried into the archetype means by "
-              f"{p.get('pseudo_class_draws', 20)} pseudo-class draws combined with Rubin's rules.")
+        paras.append(_profile_paragraph(p, metrics))
     return paras
+
+
+_CITE = {"holm1979": "Holm, 1979", "bh1995": "Benjamini & Hochberg, 1995",
+         "gameshowell1976": "Games & Howell, 1976", "welch1951": "Welch, 1951"}
+
+
+def _circular_sentence(metrics: dict) -> str:
+    prof = metrics.get("profile") or {}
+    near = prof.get("near_circular_features") or []
+    if not near:
+        return ""
+    pairs = _list(f"{r['feature']} with {r['outcome']} (ρ = {r['spearman']:.2f})" for r in near)
+    return (f" Some clustering features are close to an outcome, however (Spearman |ρ| ≥ "
+            f"{prof.get('near_circular_threshold', 0.5)}): {pairs}; the profiles of those outcomes are "
+            "near-circular.")
+
+
+def _null_sentence(s: dict) -> str:
+    if not int(s.get("null_resamples", 0) or 0):
+        return "No null reference was built (stability.null_resamples = 0)."
+    how = ("every feature column permuted on its own" if s.get("null") == "permute" else
+           "every feature column permuted, numeric items jointly so that they keep their rank correlations")
+    return (f"The null reference was {s.get('null_cohorts')} structure-free cohort(s) of the same shape ({how}), "
+            f"each fitted once and resampled {s.get('null_resamples')} times like the cohort.")
+
+
+def _profile_paragraph(p: dict, metrics: dict) -> str:
+    corr, corr_ref = _CORRECTION.get(p.get("correction"), (p.get("correction"), None))
+    corr_text = f"the {corr} procedure" + (f" ({_CITE[corr_ref]})" if corr_ref else "")
+    covs = list(p.get("covariates", []) or [])
+    prof = metrics.get("profile") or {}
+    if p.get("pairwise") == "welch":
+        pairs = (f"pairwise with Welch t tests (Welch, 1951), corrected with {corr_text} over all pairs and "
+                 "outcomes of a method")
+    else:
+        pairs = ("pairwise with Games–Howell comparisons (Games & Howell, 1976), whose studentized-range "
+                 "p-values are adjusted over the pairs of one outcome and were not corrected again")
+    text = (
+        f"Archetypes were profiled on {_list(p.get('outcomes', []) or ['the outcomes'])}. For each outcome and "
+        "method, group means were compared with one-way ANOVA (effect size η²), Welch's ANOVA (Welch, 1951; "
+        "shown with the classical ω² from the ANOVA sums of squares, not a Welch-adjusted one) and the "
+        f"Kruskal–Wallis test (ε²), each test's p-values corrected with {corr_text} over the outcomes, and "
+        f"{pairs}; Hedges' g is given per pair. p-values are not corrected across methods.")
+    if not p.get("include_noise"):
+        text += (" The HDBSCAN noise group was left out of the tests; where it had members, the omnibus tests "
+                 "and effect sizes are also given with the noise as a group of its own.")
+    if covs:
+        text += (f" Covariate-adjusted marginal means and differences from a reference archetype came from OLS "
+                 f"models adjusting for {_list(covs)}, with HC3 heteroskedasticity-consistent standard errors "
+                 "(MacKinnon & White, 1985; a respondent with leverage 1, fitted exactly, contributes zero), the "
+                 f"differences corrected with {corr_text} over archetypes and outcomes.")
+    if prof.get("uncertainty_methods"):
+        text += (" Uncertainty of Gaussian-mixture membership was carried into the archetype means by "
+                 f"{p.get('pseudo_class_draws')} pseudo-class draws combined with Rubin's rules (table "
+                 "“membership uncertainty”).")
+    if not prof:
+        return text
+    text += (" As a continuum check, each outcome was also regressed on the clustering features without "
+             "clusters (OLS R²) and compared across equal slices of the features' first principal component "
+             "(η², as many slices as archetypes)")
+    good = prof.get("continuum_as_good") or []
+    text += (f"; these matched or beat the archetypes for {_list(good)}, whose differences may be slices of a "
+             "continuum." if good else "; the archetypes explained more than either.")
+    return text
 
 
 def references(config: dict | None = None) -> list[str]:

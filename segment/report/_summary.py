@@ -22,7 +22,8 @@ STABLE_INTERPRETATION = "archetypes stable under resampling"
 NOT_ASSESSED = "stability not assessed"
 _INDEX_LABELS = {"silhouette": "silhouette", "dbcv": "DBCV", "calinski_harabasz": "Calinski–Harabasz",
                  "davies_bouldin": "Davies–Bouldin"}
-_EFFECT_LABELS = {"eta_squared": "η²", "omega_squared": "ω²", "epsilon_squared": "ε²"}
+_EFFECT_LABELS = {"eta_squared": "η²", "omega_squared": "ω²", "omega_squared_classical": "classical ω²",
+                  "epsilon_squared": "ε²"}
 
 
 def label(a) -> str:
@@ -356,6 +357,8 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
     tests = data.table("tests")
     pair = data.table("pairwise")
     adj = data.table("adjusted")
+    cont = data.table("continuum")
+    unc = data.table("uncertainty")
     stats_ = _outcome_stats(data)
     methods, frames = [], []
     for method in data.methods:
@@ -385,13 +388,23 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
                 w = w.iloc[0]
                 row["Welch F (df)"] = f"F({fmt.num(w['df1'], 0)}, {fmt.num(w['df2'], 1)}) = {fmt.num(w['statistic'])}"
                 row["p (Welch)"] = fmt.pvalue(w["p_value"])
-                row["ω²"] = fmt.apa(w["effect_size"])
+                if "p_adjusted" in w:
+                    row["p adj. (Welch)"] = fmt.pvalue(w["p_adjusted"])
+                row["classical ω²"] = fmt.apa(w["effect_size"])
             kw = main[(main["outcome"] == outcome) & (main["test"] == "Kruskal-Wallis")]
             if len(kw):
                 kw = kw.iloc[0]
                 row["Kruskal–Wallis H (df)"] = f"H({fmt.num(kw['df1'], 0)}) = {fmt.num(kw['statistic'])}"
                 row["p (K–W)"] = fmt.pvalue(kw["p_value"])
+                if "p_adjusted" in kw:
+                    row["p adj. (K–W)"] = fmt.pvalue(kw["p_adjusted"])
                 row["ε²"] = fmt.apa(kw["effect_size"])
+            c = cont[(cont["method"] == method) & (cont["outcome"] == outcome)] if len(cont) else cont
+            if len(c):
+                c = c.iloc[0]
+                row["η² archetypes"] = fmt.apa(c["archetype_eta_squared"])
+                row["R² features"] = fmt.apa(c["features_r_squared"])
+                row["η² PC1 slices"] = fmt.apa(c["pc1_slices_eta_squared"])
             if len(p):
                 po = p[p["outcome"] == outcome]
                 n_sig = int((po["reject"].astype(str).str.lower() == "true").sum())
@@ -417,16 +430,36 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
                                             "Hedges' g"],
                                    note=f"{pair_test} tests; p adjusted by the {{corr}} correction over the "
                                         f"family “{family}”; differs: adjusted p < .05.")
-        numeric = [c for c in frame.columns if c.endswith("M (SD)") or c.startswith(("p ", "ω", "ε"))]
+        numeric = [c for c in frame.columns
+                   if c.endswith("M (SD)") or c.startswith(("p ", "classical ω", "ε", "η", "R²"))]
         corr_name = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}.get(correction, correction)
         note = ("M (SD): mean (standard deviation) per archetype"
                 + ("; the noise group is described but not tested" if method == "hdbscan" else "")
-                + ". Welch F: Welch's ANOVA (Welch, 1951), effect size ω². Kruskal–Wallis H: rank test, effect "
-                  "size ε². ")
-        if len(p):
+                + ". Welch F: Welch's ANOVA (Welch, 1951), shown with the classical ω² (from the ANOVA sums of "
+                  "squares, not Welch-adjusted). Kruskal–Wallis H: rank test, effect size ε². ")
+        fam = main["family"].dropna() if "family" in main else pd.Series(dtype=object)
+        if len(fam):
+            note += (f"p adj.: each test's p-values {main['correction'].iloc[0]}-corrected over the outcomes "
+                     f"(family e.g. “{fam.iloc[0]}”). ")
+        if len(p) and correction == "games-howell":
+            note += ("Pairs differing: Games–Howell p-values, adjusted over the pairs of each outcome by the "
+                     "studentized range and not corrected again (p < .05; each pair below). ")
+            pair_table["note"] = ("Games–Howell tests; p is adjusted over the pairs of the outcome (studentized "
+                                  "range), not corrected again; differs: p < .05.")
+        elif len(p):
             note += (f"Pairs differing: {pair_test} tests with p adjusted by the {corr_name} correction over the "
                      f"family “{family}” (adjusted p < .05; each pair below). ")
             pair_table["note"] = pair_table["note"].replace("{corr}", corr_name)
+        cm = cont[cont["method"] == method] if len(cont) else cont
+        if len(cm):
+            note += ("η² archetypes, R² features, η² PC1 slices: how much of each outcome the archetypes explain, "
+                     "beside the clustering features without clusters (OLS R²) and equal slices of their first "
+                     "principal component. ")
+            good = [str(o) for o, g in zip(cm["outcome"], cm["continuum_as_good"])
+                    if str(g).lower() == "true"]
+            if good:
+                note += (f"For {', '.join(good)} the features without clusters explain as much as the archetypes "
+                         "or more: the differences may be slices of a continuum. ")
         note += "p values are not adjusted across methods."
         adj_m = adj[(adj["method"] == method) & (adj["kind"] == "difference_vs_reference")] if len(adj) else adj
         adj_note = ""
@@ -437,11 +470,27 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
             adj_note = (f"OLS of each outcome on archetype, adjusted for {covs}; {se} robust standard errors "
                         f"(MacKinnon & White, 1985); 95% CIs; differences from archetype "
                         f"{int(ref.iloc[0]) if len(ref) else '?'}.")
+            if "family" in adj_m and adj_m["family"].notna().any():
+                adj_note += f" p-values of the differences: {adj_m['family'].dropna().iloc[0]}."
             notes = sorted(set(adj_m["note"].dropna().astype(str)) - {""})
             if notes:
                 adj_note += " Note: " + "; ".join(notes) + "."
+        um = unc[unc["method"] == method] if len(unc) else unc
+        unc_table = None
+        if len(um):
+            uf = pd.DataFrame({"outcome": um["outcome"], "archetype": um["archetype"].map(label),
+                               "mean": um["estimate"].map(fmt.num),
+                               "95% CI": [f"{fmt.num(lo)} to {fmt.num(hi)}"
+                                          for lo, hi in zip(um["ci_low"], um["ci_high"])],
+                               "SE": um["se"].map(fmt.num), "draws": um["m"].map(fmt.integer)})
+            unc_table = fmt.table(uf, caption=f"{METHOD_LABELS.get(method, method)}: membership uncertainty",
+                                  numeric=["mean", "95% CI", "SE", "draws"],
+                                  note="Archetype means carrying the uncertainty of mixture membership: "
+                                       "pseudo-class draws from the posteriors, combined with Rubin's rules "
+                                       "(Barnard–Rubin degrees of freedom).")
         methods.append({
             "method": method, "label": METHOD_LABELS.get(method, method), "interpretation": interp,
+            "uncertainty": unc_table,
             "verdict_class": verdict_class(interp),
             "stable": interp == STABLE_INTERPRETATION, "assessed": interp != NOT_ASSESSED,
             "apa": fmt.table(frame, caption=f"{METHOD_LABELS.get(method, method)}: outcomes by archetype",
