@@ -319,9 +319,19 @@ def _in(value, allowed, key):
         raise ConfigError(f"config key '{key}' must be one of {', '.join(map(str, allowed))}; got {value!r}.")
 
 
+def _folder_name(name: str, key: str) -> None:
+    """A name that becomes one folder under ``experiment.output``, never a path."""
+    bad = (not name.strip() or name.strip(".") == "" or any(sep in name for sep in ("/", "\\", "\0"))
+           or Path(name).is_absolute() or Path(name).drive or name != name.strip())
+    if bad:
+        raise ConfigError(f"config key '{key}' must be a plain folder name (no '/', '\\', '..' or leading or "
+                          f"trailing spaces): the run is written to <output>/<name>/. Got {name!r}.")
+
+
 def validate(cfg: ExperimentConfig) -> None:
     """Range and choice checks that the types alone do not catch."""
     _in(cfg.experiment.resubmissions, ("error", "drop_exact", "keep_last"), "experiment.resubmissions")
+    _folder_name(cfg.experiment.name, "experiment.name")
     _in(cfg.features.imputer, ("knn", "median", "drop"), "features.imputer")
     _in(cfg.features.scaler, ("standard", "robust"), "features.scaler")
     if not 0 < cfg.features.max_missing_share <= 1:

@@ -315,6 +315,87 @@ def write_csv(path: Path, frame: pd.DataFrame, index: bool = False) -> None:
     frame.to_csv(path, index=index, float_format="%.6g", lineterminator="\n")
 
 
+def new_working_folder(parent: Path, stamp: str) -> tuple[Path, Path]:
+    """(final, working) paths of a new output folder ``parent/<stamp>``.
+
+    The hidden working folder ``.<name>.incomplete`` is created here; a name
+    taken by a finished folder or by another process's working folder gets
+    a suffix ``-2``, ``-3`` ... (``mkdir`` decides, so two processes
+    starting in the same second never share a folder).
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    i = 1
+    while True:
+        final = parent / (stamp if i == 1 else f"{stamp}-{i}")
+        tmp = parent / f".{final.name}.incomplete"
+        i += 1
+        if final.exists():
+            continue
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return final, tmp
+
+
+LOCK_FILE = ".lock"
+
+
+class FolderLock:
+    """An exclusive lock on a run's working folder, held while the run works in it.
+
+    A second process resuming the same folder gets a :class:`SegmentError`
+    instead of writing into it at the same time.  The lock is released when
+    the process ends, however it ends.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self.fd = None
+
+    def acquire(self) -> "FolderLock":
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            raise SegmentError(f"--resume: {self.folder} no longer exists (the run it held has finished "
+                               "or was removed).") from None
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no flock on this platform: no protection, as before
+            pass
+        except OSError:
+            os.close(fd)
+            raise SegmentError(f"{self.folder} is in use by another segment process (it holds "
+                               f"{self.path.name}). Wait for it to finish or stop it; one process at a "
+                               "time can work in a run's folder.") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            same = False
+        if not same:  # the run that held it finished and moved its folder meanwhile
+            os.close(fd)
+            raise SegmentError(f"--resume: {self.folder} no longer holds an interrupted run (it finished "
+                               "or was removed meanwhile).")
+        self.fd = fd
+        return self
+
+    def release(self, remove: bool = False, where: Path | None = None) -> None:
+        """Release the lock; ``remove`` deletes the lock file (found in
+        ``where`` when the folder was renamed while locked)."""
+        if self.fd is None:
+            return
+        if remove:
+            try:
+                os.unlink(Path(where or self.folder) / LOCK_FILE)
+            except FileNotFoundError:
+                pass
+        os.close(self.fd)
+        self.fd = None
+
+
 def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Path, Path]:
     """(final, working) paths of a run directory.
 
@@ -322,25 +403,20 @@ def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Pat
     ``<output>/<name>/<timestamp>`` unless ``place`` gives ``(folder, name)``.
     To resume, ``resume`` names the working folder of an interrupted run.
     """
-    parent = config.resolve(config.experiment.output) / config.experiment.name
-    if place is not None:
-        parent = Path(place[0])
     if resume is not None:
         tmp = Path(resume)
         if not tmp.is_dir() or not tmp.name.endswith(".incomplete"):
             raise SegmentError(f"--resume: {resume} is not the working folder of an interrupted run "
                                f"(a folder named .<run id>.incomplete).")
         return tmp.parent / tmp.name[1:-len(".incomplete")], tmp
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S") if place is None else place[1]
-    final = parent / stamp
-    i = 1
-    while final.exists() or (parent / f".{final.name}.incomplete").exists():
-        i += 1
-        final = parent / f"{stamp}-{i}"
-    tmp = parent / f".{final.name}.incomplete"
-    tmp.mkdir()
-    return final, tmp
+    if place is not None:
+        return new_working_folder(Path(place[0]), place[1])
+    output = config.resolve(config.experiment.output)
+    parent = output / config.experiment.name
+    if Path(os.path.normpath(parent)).parent != Path(os.path.normpath(output)):
+        raise ConfigError(f"config key 'experiment.name' must be a plain folder name: the run is written to "
+                          f"<output>/<name>/. Got {config.experiment.name!r}.")
+    return new_working_folder(parent, datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
 UMAP_TRAINING_STATE = ("_knn_search_index", "knn_search_index", "_rp_forest", "graph_", "graph_dists_",
@@ -433,14 +509,21 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
         config = load_config(config, overrides)
     elif overrides:
         raise ConfigError("overrides apply to a config file; edit the ExperimentConfig directly.")
-    final = tmp = None
+    final = tmp = lock = None
     if write:
         final, tmp = open_run_dir(config, resume, place)
+        try:
+            lock = FolderLock(tmp).acquire()
+        except BaseException:
+            if resume is None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
     try:
         work = None if tmp is None else tmp / WORK_FOLDER
         run = _run(config, quiet=quiet, cohort=cohort, workdir=work, resume=resume, memory=memory)
         if write:
             _finish_run(run, final, tmp, started, command)
+            lock.release(remove=True, where=final)
     except KeyboardInterrupt:
         if tmp is not None:
             print(f"segment: interrupted. Finished work is kept in {tmp}; continue with "
@@ -450,6 +533,9 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
         if tmp is not None and resume is None:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     return run
 
 
@@ -567,6 +653,7 @@ def _finish_run(run: Run, final: Path, tmp: Path, started: float, command: str |
         "unmentioned_columns": cohort.unmentioned_columns,
         "packages": package_versions(),
         "model": model,
+        "files": ["assignments.csv", *(f"{name}.csv" for name in run.tables), "metrics.json"],
         "stages": progress.stages,
         "wall_seconds": time.perf_counter() - started,
         "peak_rss_mib": peak_rss_mib(),

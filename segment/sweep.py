@@ -180,19 +180,11 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
     """
     import joblib
 
-    from .experiment import run_experiment, write_csv, write_json
+    from .experiment import new_working_folder, run_experiment, write_csv, write_json
 
     settings, options = sweep_plan(config)
     parent = config.resolve(config.experiment.output) / config.experiment.name
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    final = parent / f"sweep-{stamp}"
-    i = 1
-    while final.exists():
-        i += 1
-        final = parent / f"sweep-{stamp}-{i}"
-    tmp = parent / f".{final.name}.incomplete"
-    tmp.mkdir()
+    final, tmp = new_working_folder(parent, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     memory = joblib.Memory(parent / ".cache", verbose=0) if options["cache"] else None
     rows, runs = [], []
     try:
