@@ -1,18 +1,22 @@
 """Run folders: where runs go, two processes on one folder, re-rendering a
 report from an incomplete run."""
 
+import json
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 import segment.stability as st
 from segment.cli import main
 from segment.config import load_config
 from segment.experiment import open_run_dir
+from segment.runs import compare_runs
 
 from conftest import run_dirs
 
@@ -124,3 +128,48 @@ def test_report_never_replaces_a_complete_report_by_a_degraded_one(make_study, c
     assert code == 2
     assert "stability.csv" in err and "profiles.csv" in err and "report.html" in err
     assert (run / "report.html").read_bytes() == report
+
+
+def test_compare_matches_respondents_by_id_and_says_when_cohorts_differ(make_study, capsys, tmp_path):
+    experiment = make_study(seed=4)
+    assert run_cli(["run", str(experiment), "-q"], capsys)[0] == 0
+    # the same cohort with its rows in another order, and one without its first 10 respondents
+    cohort = pd.read_csv(experiment.parent / "cohort.csv")
+    cohort.sample(frac=1.0, random_state=0).to_csv(experiment.parent / "shuffled.csv", index=False)
+    cohort.iloc[10:].to_csv(experiment.parent / "fewer.csv", index=False)
+    for name in ("shuffled", "fewer"):
+        assert run_cli(["run", str(experiment), "-q", f"--experiment.cohort={name}.csv"], capsys)[0] == 0
+    runs = {json.loads((p / "manifest.json").read_text())["input"]["file"]: p for p in run_dirs(experiment)}
+    original, shuffled, fewer = runs["cohort.csv"], runs["shuffled.csv"], runs["fewer.csv"]
+
+    same = compare_runs(original, shuffled)
+    assert same["cohorts"].loc[0, "matched_by"] == "respondent id"
+    assert same["cohorts"].loc[0, ["n_in_both", "n_only_in_a", "n_only_in_b"]].tolist() == [150, 0, 0]
+    labels = [pd.read_csv(run / "assignments.csv", index_col=0).sort_index()["kmeans_cluster"]
+              for run in (original, shuffled)]
+    expected = adjusted_rand_score(labels[0], labels[1])
+    assert same["agreement"].set_index("method").loc["kmeans", "ari"] == pytest.approx(expected)
+    assert expected > 0.5  # K-Means on planted archetypes finds them whatever the row order
+
+    differ = compare_runs(original, fewer)
+    row = differ["cohorts"].loc[0]
+    assert (row["n_in_both"], row["n_only_in_a"], row["n_only_in_b"]) == (140, 10, 0)
+    assert "cohorts differ" in row["note"]
+    assert differ["agreement"]["n_shared"].eq(140).all()
+    code, out, _ = run_cli(["compare", str(original), str(fewer)], capsys)
+    assert code == 0 and "cohorts differ" in out
+
+
+def test_compare_without_ids_matches_rows_of_the_same_file_only(make_study, capsys):
+    experiment = make_study(seed=4)
+    book = experiment.parent / "cohort.toml"
+    book.write_text(book.read_text().replace('role = "id"', 'role = "identifier"'))
+    assert run_cli(["run", str(experiment), "-q"], capsys)[0] == 0
+    cohort = pd.read_csv(experiment.parent / "cohort.csv")
+    cohort.sample(frac=1.0, random_state=0).to_csv(experiment.parent / "shuffled.csv", index=False)
+    assert run_cli(["run", str(experiment), "-q", "--experiment.cohort=shuffled.csv"], capsys)[0] == 0
+    a, b = run_dirs(experiment)
+    assert compare_runs(a, a)["cohorts"].loc[0, "matched_by"].startswith("row")
+    diff = compare_runs(a, b)
+    assert diff["cohorts"].loc[0, "matched_by"] == "none" and diff["agreement"].empty
+    assert "cannot be matched" in diff["cohorts"].loc[0, "note"]
