@@ -254,7 +254,7 @@ def archetype_sizes(assignments: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_sentences(cohort: Cohort, assignments: pd.DataFrame, seg: Segmentation | None,
-                      results: dict) -> list[str]:
+                      results: dict, min_cell: int = 1) -> list[str]:
     n_ex = int(assignments["excluded"].sum())
     lines = [f"{cohort.n} respondents in the cohort; {cohort.n - n_ex} analysed, {n_ex} excluded."]
     if seg is None:
@@ -264,9 +264,10 @@ def summary_sentences(cohort: Cohort, assignments: pd.DataFrame, seg: Segmentati
     if h.n_clusters == 0:
         lines.append(f"HDBSCAN found no archetypes: every respondent is noise (min_cluster_size = {h.min_cluster_size}).")
     else:
-        noise = float(np.mean(seg.labels("hdbscan") == NOISE))
-        lines.append(f"HDBSCAN found {h.n_clusters} archetype(s); {noise:.0%} of respondents are noise "
-                     f"(belong to none).")
+        n_noise = int(np.sum(seg.labels("hdbscan") == NOISE))
+        noise = (f"{n_noise / len(seg.labels('hdbscan')):.0%} of respondents are" if not 0 < n_noise < min_cell
+                 else f"fewer than {min_cell} respondents are")
+        lines.append(f"HDBSCAN found {h.n_clusters} archetype(s); {noise} noise (belong to none).")
     if seg.gmm is not None:
         if seg.gmm.k == 1:
             lines.append(f"The Gaussian mixture selected k = 1 by {seg.gmm.criterion.upper()}: no archetypes.")
@@ -623,7 +624,8 @@ def _run(config: ExperimentConfig, *, quiet: bool, cohort: Cohort | None, workdi
     run = Run(config=config, cohort=cohort, segmentation=seg, assignments=assignments,
               tables=tables, metrics=metrics, results=results)
     run.progress = progress
-    metrics["summary"] = summary_sentences(cohort, assignments, seg, results) + results.get("summary", [])
+    metrics["summary"] = summary_sentences(cohort, assignments, seg, results,
+                                           config.report.min_cell) + results.get("summary", [])
     if circular:
         metrics["summary"].append(
             f"Outcome item(s) {', '.join(circular)} were used as clustering features "

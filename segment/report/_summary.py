@@ -207,7 +207,8 @@ def _model_section(data: RunData) -> dict:
             ("cluster selection", str(hcfg.get("selection_method", "eom"))),
             ("epsilon", str(hcfg.get("epsilon", 0.0))),
             ("archetypes found", str(hm.get("n_archetypes", "—"))),
-            ("noise share", fmt.share(hm.get("noise_share"))),
+            ("noise share", suppressed_label(data.min_cell) + " respondents"
+             if ("hdbscan", -1) in _hidden(data) else fmt.share(hm.get("noise_share"))),
         ]
     agr = data.table("agreement")
     if len(agr):
@@ -359,7 +360,7 @@ def _profiles_section(data: RunData, verdicts: dict) -> dict:
                            & prof["statistic"].astype(str).str.startswith("share_at_or_above")]
                 for _, c in cut.iterrows():
                     what = c["cutoff_label"] if not fmt.is_missing(c["cutoff_label"]) else f"≥ {c['threshold']:g}"
-                    cutoffs.append(f"{c['outcome']}: {fmt.share(c['value'], 0)} {what}")
+                    cutoffs.append(f"{c['outcome']}: {_cutoff_share(c['value'], n, mc)} {what}")
             feats = []
             for token in str(r.get("top_features", "") or "").split(";"):
                 token = token.strip()
@@ -378,6 +379,17 @@ def _profiles_section(data: RunData, verdicts: dict) -> dict:
         if cards:
             methods.append({"method": method, "label": METHOD_LABELS.get(method, method), "cards": cards})
     return {"methods": methods, "crosstabs": _crosstabs(data)}
+
+
+def _cutoff_share(share, n, mc: int) -> str:
+    """The share of an archetype at or above a cutoff, unless it stands for
+    (or leaves out) fewer than ``mc`` of its respondents."""
+    if fmt.is_missing(share) or fmt.is_missing(n):
+        return fmt.share(share, 0)
+    above = float(share) * int(n)
+    if 0.5 <= above < mc - 0.5 or 0.5 <= int(n) - above < mc - 0.5:
+        return f"{'fewer than' if above < mc else 'all but fewer than'} {mc} respondents"
+    return fmt.share(share, 0)
 
 
 def _crosstabs(data: RunData) -> list:
