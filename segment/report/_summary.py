@@ -434,9 +434,9 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
             "interpretation"].notna().any() else NOT_ASSESSED
         if interp == NOT_ASSESSED and stability_assessed(data):
             interp = _interpretation_from_stability(data, method, interp)
-        archetypes = sorted(set(int(a) for a in stats_.loc[(stats_["method"] == method)
-                                                          & (stats_["archetype"] != -1), "archetype"])
-                            | {a for m, a in small if m == method and a != -1})
+        described = set() if not len(stats_) else set(
+            int(a) for a in stats_.loc[(stats_["method"] == method) & (stats_["archetype"] != -1), "archetype"])
+        archetypes = sorted(described | {a for m, a in small if m == method and a != -1})
         p = pair[pair["method"] == method] if len(pair) else pd.DataFrame()
         correction = (str(p["correction"].iloc[0]) if len(p) else "")
         family = (str(p["family"].iloc[0]) if len(p) else "")
@@ -445,7 +445,8 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
         for outcome in dict.fromkeys(main["outcome"]):
             row = {"outcome": outcome}
             for a in archetypes:
-                s = stats_[(stats_["method"] == method) & (stats_["outcome"] == outcome) & (stats_["archetype"] == a)]
+                s = stats_[(stats_["method"] == method) & (stats_["outcome"] == outcome)
+                           & (stats_["archetype"] == a)] if len(stats_) else stats_
                 row[f"{a}: M (SD)"] = (f"{fmt.num(s['mean'].iloc[0])} ({fmt.num(s['sd'].iloc[0])})"
                                        if len(s) else "—")
                 if (method, a) in small:
