@@ -340,6 +340,15 @@ def _in(value, allowed, key):
         raise ConfigError(f"config key '{key}' must be one of {', '.join(map(str, allowed))}; got {value!r}.")
 
 
+def _folder_name(name: str, key: str) -> None:
+    """A name that becomes one folder under ``experiment.output``, never a path."""
+    bad = (not name.strip() or name.strip(".") == "" or any(sep in name for sep in ("/", "\\", "\0"))
+           or Path(name).is_absolute() or Path(name).drive or name != name.strip())
+    if bad:
+        raise ConfigError(f"config key '{key}' must be a plain folder name (no '/', '\\', '..' or leading or "
+                          f"trailing spaces): the run is written to <output>/<name>/. Got {name!r}.")
+
+
 def _at_least(value, low, key, note: str = ""):
     if value < low:
         raise ConfigError(f"config key '{key}' must be >= {low}{note}; got {value!r}.")
@@ -356,8 +365,7 @@ def _names(values, key):
 
 
 def _validate_experiment(e: ExperimentSection) -> None:
-    if not e.name or e.name in (".", "..") or any(c in e.name for c in "/\\"):
-        raise ConfigError(f"config key 'experiment.name' must be a plain folder name (no '/'); got {e.name!r}.")
+    _folder_name(e.name, "experiment.name")
     _at_least(e.seed, 0, "experiment.seed")
     _in(e.resubmissions, ("error", "drop_exact", "keep_last"), "experiment.resubmissions")
     if isinstance(e.sheet, int):

@@ -402,7 +402,7 @@ def archetype_sizes(assignments: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_sentences(cohort: Cohort, assignments: pd.DataFrame, seg: Segmentation | None,
-                      results: dict) -> list[str]:
+                      results: dict, min_cell: int = 1) -> list[str]:
     n_ex = int(assignments["excluded"].sum())
     lines = [f"{cohort.n} respondents in the cohort; {cohort.n - n_ex} analysed, {n_ex} excluded."]
     if seg is None:
@@ -414,9 +414,10 @@ def summary_sentences(cohort: Cohort, assignments: pd.DataFrame, seg: Segmentati
                      f"min_cluster_size = {h.min_cluster_size}")
         lines.append(f"HDBSCAN found no archetypes: every respondent is noise ({cause}).")
     else:
-        noise = float(np.mean(seg.labels("hdbscan") == NOISE))
-        lines.append(f"HDBSCAN found {h.n_clusters} archetype(s); {noise:.0%} of respondents are noise "
-                     f"(belong to none).")
+        n_noise = int(np.sum(seg.labels("hdbscan") == NOISE))
+        noise = (f"{n_noise / len(seg.labels('hdbscan')):.0%} of respondents are" if not 0 < n_noise < min_cell
+                 else f"fewer than {min_cell} respondents are")
+        lines.append(f"HDBSCAN found {h.n_clusters} archetype(s); {noise} noise (belong to none).")
     if seg.gmm is not None:
         if seg.gmm.k == 1:
             lines.append(f"The Gaussian mixture selected k = 1 by {seg.gmm.criterion.upper()}: no archetypes.")
@@ -494,6 +495,87 @@ def make_folders(folder: Path) -> list[Path]:
     return made
 
 
+def new_working_folder(parent: Path, stamp: str) -> tuple[Path, Path]:
+    """(final, working) paths of a new output folder ``parent/<stamp>``.
+
+    The hidden working folder ``.<name>.incomplete`` is created here; a name
+    taken by a finished folder or by another process's working folder gets
+    a suffix ``-2``, ``-3`` ... (``mkdir`` decides, so two processes
+    starting in the same second never share a folder).
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    i = 1
+    while True:
+        final = parent / (stamp if i == 1 else f"{stamp}-{i}")
+        tmp = parent / f".{final.name}.incomplete"
+        i += 1
+        if final.exists():
+            continue
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return final, tmp
+
+
+LOCK_FILE = ".lock"
+
+
+class FolderLock:
+    """An exclusive lock on a run's working folder, held while the run works in it.
+
+    A second process resuming the same folder gets a :class:`SegmentError`
+    instead of writing into it at the same time.  The lock is released when
+    the process ends, however it ends.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self.fd = None
+
+    def acquire(self) -> "FolderLock":
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            raise SegmentError(f"--resume: {self.folder} no longer exists (the run it held has finished "
+                               "or was removed).") from None
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no flock on this platform: no protection, as before
+            pass
+        except OSError:
+            os.close(fd)
+            raise SegmentError(f"{self.folder} is in use by another segment process (it holds "
+                               f"{self.path.name}). Wait for it to finish or stop it; one process at a "
+                               "time can work in a run's folder.") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            same = False
+        if not same:  # the run that held it finished and moved its folder meanwhile
+            os.close(fd)
+            raise SegmentError(f"--resume: {self.folder} no longer holds an interrupted run (it finished "
+                               "or was removed meanwhile).")
+        self.fd = fd
+        return self
+
+    def release(self, remove: bool = False, where: Path | None = None) -> None:
+        """Release the lock; ``remove`` deletes the lock file (found in
+        ``where`` when the folder was renamed while locked)."""
+        if self.fd is None:
+            return
+        if remove:
+            try:
+                os.unlink(Path(where or self.folder) / LOCK_FILE)
+            except FileNotFoundError:
+                pass
+        os.close(self.fd)
+        self.fd = None
+
+
 def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Path, Path, list]:
     """(final, working) paths of a run directory, and the folders made for it.
 
@@ -501,25 +583,22 @@ def open_run_dir(config: ExperimentConfig, resume=None, place=None) -> tuple[Pat
     ``<output>/<name>/<timestamp>`` unless ``place`` gives ``(folder, name)``.
     To resume, ``resume`` names the working folder of an interrupted run.
     """
-    parent = config.resolve(config.experiment.output) / config.experiment.name
-    if place is not None:
-        parent = Path(place[0])
     if resume is not None:
         tmp = Path(resume)
         if not tmp.is_dir() or not tmp.name.endswith(".incomplete"):
             raise SegmentError(f"--resume: {resume} is not the working folder of an interrupted run "
                                f"(a folder named .<run id>.incomplete).")
         return tmp.parent / tmp.name[1:-len(".incomplete")], tmp, []
+    if place is not None:
+        made = make_folders(Path(place[0]))
+        return (*new_working_folder(Path(place[0]), place[1]), made)
+    output = config.resolve(config.experiment.output)
+    parent = output / config.experiment.name
+    if Path(os.path.normpath(parent)).parent != Path(os.path.normpath(output)):
+        raise ConfigError(f"config key 'experiment.name' must be a plain folder name: the run is written to "
+                          f"<output>/<name>/. Got {config.experiment.name!r}.")
     made = make_folders(parent)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S") if place is None else place[1]
-    final = parent / stamp
-    i = 1
-    while final.exists() or (parent / f".{final.name}.incomplete").exists():
-        i += 1
-        final = parent / f"{stamp}-{i}"
-    tmp = parent / f".{final.name}.incomplete"
-    tmp.mkdir()
-    return final, tmp, made
+    return (*new_working_folder(parent, datetime.now().strftime("%Y%m%d-%H%M%S")), made)
 
 
 UMAP_TRAINING_STATE = ("_knn_search_index", "knn_search_index", "_rp_forest", "graph_", "graph_dists_",
@@ -620,15 +699,22 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
         for w in plan.warnings:
             print(f"segment: warning: {w}", file=sys.stderr)
     load_seconds = time.perf_counter() - load_started
-    final = tmp = None
+    final = tmp = lock = None
     made = []
     if write:
         final, tmp, made = open_run_dir(config, resume, place)
+        try:
+            lock = FolderLock(tmp).acquire()
+        except BaseException:
+            if resume is None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
     try:
         work = None if tmp is None else tmp / WORK_FOLDER
         run = _run(plan, quiet=quiet, workdir=work, resume=resume, memory=memory, load_seconds=load_seconds)
         if write:
             _finish_run(run, final, tmp, started, command)
+            lock.release(remove=True, where=final)
     except KeyboardInterrupt:
         if tmp is not None:
             print(f"segment: interrupted. Finished work is kept in {tmp}; continue with "
@@ -643,6 +729,9 @@ def run_experiment(config: ExperimentConfig | str | Path, *, overrides: dict | N
                 except OSError:
                     break
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     return run
 
 
@@ -718,7 +807,8 @@ def _run(plan: Plan, *, quiet: bool, workdir: Path | None, resume, memory=None,
     run = Run(config=config, cohort=cohort, segmentation=seg, assignments=assignments,
               tables=tables, metrics=metrics, results=results)
     run.progress = progress
-    metrics["summary"] = summary_sentences(cohort, assignments, seg, results) + results.get("summary", [])
+    metrics["summary"] = summary_sentences(cohort, assignments, seg, results,
+                                           config.report.min_cell) + results.get("summary", [])
     if circular:
         metrics["summary"].append(
             f"Outcome item(s) {', '.join(circular)} were used as clustering features "
@@ -742,12 +832,14 @@ def _finish_run(run: Run, final: Path, tmp: Path, started: float, command: str |
         "input": {"file": None if cohort.source is None else cohort.source.name,
                   "sha256": cohort.sha256,
                   "codebook": None if cohort.codebook.path is None else cohort.codebook.path.name,
-                  "codebook_sha256": None if cohort.codebook.path is None else _sha(cohort.codebook.path)},
+                  "codebook_sha256": None if cohort.codebook.path is None else _sha(cohort.codebook.path),
+                  "id_column": next((it.column for it in cohort.codebook.items_with_role("id")), None)},
         "resubmissions": cohort.resubmissions,
         "excluded_by_reason": run.metrics["cohort"]["excluded_by_reason"],
         "unmentioned_columns": cohort.unmentioned_columns,
         "packages": package_versions(),
         "model": model,
+        "files": ["assignments.csv", *(f"{name}.csv" for name in run.tables), "metrics.json"],
         "stages": progress.stages,
         "wall_seconds": time.perf_counter() - started,
         "peak_rss_mib": peak_rss_mib(),

@@ -1237,17 +1237,9 @@ def _category_notes(seg, cohort) -> list[str]:
 
 def write_replication(run_dir: Path, rep: Replication, config=None) -> Path:
     """Write a replication into ``<run_dir>/replications/<id>/`` via a working folder."""
-    from .experiment import write_csv, write_json
+    from .experiment import new_working_folder, write_csv, write_json
 
-    parent = Path(run_dir) / "replications"
-    parent.mkdir(exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    final, i = parent / stamp, 1
-    while final.exists() or (parent / f".{final.name}.incomplete").exists():
-        i += 1
-        final = parent / f"{stamp}-{i}"
-    tmp = parent / f".{final.name}.incomplete"
-    tmp.mkdir()
+    final, tmp = new_working_folder(Path(run_dir) / "replications", datetime.now().strftime("%Y%m%d-%H%M%S"))
     try:
         rep.summary["replication_id"] = final.name
         rep.summary["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -88,15 +88,71 @@ def _flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
+def _assignments(run_dir: Path) -> pd.DataFrame:
+    path = run_dir / "assignments.csv"
+    if not path.is_file():
+        raise SegmentError(f"{run_dir} has no assignments.csv: its respondents cannot be compared.")
+    table = pd.read_csv(path, dtype={"respondent": str})
+    return table.set_index(table.columns[0])
+
+
+def _has_ids(inputs: dict, assignments: pd.DataFrame) -> bool:
+    """Whether a run's respondents carry ids from an id column (not row numbers)."""
+    if "id_column" in inputs:
+        return bool(inputs["id_column"])
+    rows = [str(i) for i in range(1, len(assignments) + 1)]  # runs that did not record it
+    return list(assignments.index) != rows
+
+
+def _match_respondents(ma: dict, mb: dict, la: pd.DataFrame, lb: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """How the two runs' respondents correspond, and the ids analysed in both.
+
+    Respondent ids are matched when both codebooks name an id column.
+    Without one, respondents are numbered by row, and rows correspond only
+    when both runs read the same file.
+    """
+    ia, ib = ma.get("input", {}), mb.get("input", {})
+    by_id = _has_ids(ia, la) and _has_ids(ib, lb)
+    same_file = bool(ia.get("sha256")) and ia.get("sha256") == ib.get("sha256")
+    if by_id:
+        matched_by = "respondent id"
+    elif same_file:
+        matched_by = "row (no id column; both runs read the same file)"
+    else:
+        matched_by = "none"
+    only_a = la.index.difference(lb.index)
+    only_b = lb.index.difference(la.index)
+    if matched_by == "none":
+        note = ("respondents cannot be matched: the codebook names no id column (role \"id\") and the two "
+                "runs read different files, so row numbers do not identify the same respondent; no agreement "
+                "is computed.")
+        shared = la.index[:0]
+        n_both = 0
+    else:
+        both = la.index.intersection(lb.index)
+        shared = both[(~la.loc[both, "excluded"].astype(bool)) & (~lb.loc[both, "excluded"].astype(bool))]
+        n_both = len(both)
+        note = ("the cohorts differ: agreement is computed on the respondents in both."
+                if len(only_a) or len(only_b) else "the same respondents.")
+    cohorts = pd.DataFrame([{"matched_by": matched_by, "n_a": len(la), "n_b": len(lb), "n_in_both": n_both,
+                             "n_only_in_a": len(only_a) if matched_by != "none" else None,
+                             "n_only_in_b": len(only_b) if matched_by != "none" else None,
+                             "n_compared": len(shared), "note": note}])
+    return cohorts, shared
+
+
 def compare_runs(a: str | Path, b: str | Path) -> dict:
     """Compare two runs: parameters, archetypes, stability and profiles.
 
     Returns
     -------
     dict of DataFrame
-        ``parameters`` (keys whose values differ), ``agreement`` (ARI and AMI
-        between the two runs' labels per method, on respondents analysed in
-        both and not noise in either), ``stability`` (mean Jaccard per
+        ``parameters`` (keys whose values differ), ``cohorts`` (how
+        respondents were matched: by respondent id, or by row when the
+        codebook names no id column and both runs read the same file; how
+        many are in both runs and in one only), ``agreement`` (ARI and AMI
+        between the two runs' labels per method, on the matched respondents
+        analysed in both), ``stability`` (mean Jaccard per
         archetype side by side, when both runs assessed it) and ``profiles``
         (omnibus effect sizes per method, outcome and test side by side).
     """
@@ -109,16 +165,15 @@ def compare_runs(a: str | Path, b: str | Path) -> dict:
     if ma.get("input", {}).get("sha256") != mb.get("input", {}).get("sha256"):
         params.loc[len(params)] = ["input.sha256", ma["input"]["sha256"], mb["input"]["sha256"]]
 
-    la = pd.read_csv(a / "assignments.csv", index_col=0)
-    lb = pd.read_csv(b / "assignments.csv", index_col=0)
-    shared = la.index.intersection(lb.index)
-    shared = shared[(~la.loc[shared, "excluded"]) & (~lb.loc[shared, "excluded"])]
+    la, lb = _assignments(a), _assignments(b)
+    cohorts, shared = _match_respondents(ma, mb, la, lb)
     rows = []
     for method, col in (("hdbscan", "hdbscan_label"), ("gmm", "gmm_component"), ("kmeans", "kmeans_cluster")):
-        if col in la and col in lb:
+        if col in la and col in lb and len(shared):
             res = agreement(la.loc[shared, col].to_numpy(int), lb.loc[shared, col].to_numpy(int))
             rows.append({"method": method, **res, "n_shared": int(len(shared))})
-    out = {"parameters": params, "agreement": pd.DataFrame(rows)}
+    out = {"parameters": params, "cohorts": cohorts,
+           "agreement": pd.DataFrame(rows, columns=["method", "ari", "ami", "n_shared"])}
 
     if (a / "stability.csv").exists() and (b / "stability.csv").exists():
         sa, sb = pd.read_csv(a / "stability.csv"), pd.read_csv(b / "stability.csv")

@@ -349,7 +349,8 @@ class _Loky:
 
         self.n_jobs = n_jobs
         self.name = f"{n_jobs} local worker processes"
-        self.executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+        self.executor = get_reusable_executor(max_workers=n_jobs, timeout=300, initializer=_worker_init,
+                                              initargs=(os.getpid(),))
 
     def run(self, fn, tasks, on_result):
         running = {self.executor.submit(fn, *args) for args in tasks}
@@ -360,13 +361,96 @@ class _Loky:
                     for args in on_result(fut.result()) or []:
                         running.add(self.executor.submit(fn, *args))
         except BaseException:
-            for fut in running:
-                fut.cancel()
-            self.executor.shutdown(wait=False, kill_workers=True)
+            with _no_interrupt():
+                self._stop()
             raise
+
+    def _stop(self):
+        """Kill the workers, then let the pool wind down as after a crash.
+
+        (Cancelling the futures or ``shutdown(kill_workers=True)`` races with
+        loky's manager thread, which then dies with a traceback and leaves
+        the workers running.)
+        """
+        from joblib.externals.loky.backend.utils import kill_process_tree
+
+        for process in list(getattr(self.executor, "_processes", {}).values()):
+            try:
+                kill_process_tree(process)
+            except (ProcessLookupError, OSError):
+                pass
+        self.executor.shutdown(wait=True)
 
     def close(self):
         pass
+
+
+PARENT_POLL_SECONDS = 1.0
+
+
+def _worker_init(parent: int) -> None:
+    """Initializer of every local worker process.
+
+    Ctrl-C is the parent's to handle (it stops the workers and keeps what
+    finished), and a worker ends as soon as its parent is gone, even when
+    the parent was killed without a chance to stop it: on Linux the kernel
+    sends it SIGKILL (``PR_SET_PDEATHSIG``); everywhere a thread watches the
+    parent's process id.
+    """
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # UMAP's (silent) progress bar would make a process-shared lock, which a killed worker leaks
+        from tqdm import tqdm
+
+        tqdm.set_lock(threading.RLock())
+    except ImportError:
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # gone before the death signal was armed
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="segment-parent-watch", daemon=True).start()
+
+
+class _no_interrupt:
+    """Hold back Ctrl-C while workers are being stopped (a second Ctrl-C
+    must not leave them running); it is delivered once they are."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.pending = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum, frame):
+        self.pending = True
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.pending and exc[0] is None:
+            raise KeyboardInterrupt
+        return False
 
 
 class _Dask:

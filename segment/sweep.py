@@ -181,7 +181,8 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
     """
     import joblib
 
-    from .experiment import check_output, make_folders, prepare, run_experiment, write_csv, write_json
+    from .experiment import (check_output, make_folders, new_working_folder, prepare, run_experiment,
+                             write_csv, write_json)
 
     settings, options = sweep_plan(config)
     check_output(config)
@@ -196,14 +197,7 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
             raise type(exc)(f"sweep setting {setting}: {exc}") from None
     parent = config.resolve(config.experiment.output) / config.experiment.name
     made = make_folders(parent)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    final = parent / f"sweep-{stamp}"
-    i = 1
-    while final.exists():
-        i += 1
-        final = parent / f"sweep-{stamp}-{i}"
-    tmp = parent / f".{final.name}.incomplete"
-    tmp.mkdir()
+    final, tmp = new_working_folder(parent, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     memory = joblib.Memory(parent / ".cache", verbose=0) if options["cache"] else None
     rows, runs = [], []
     try:

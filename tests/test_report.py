@@ -84,10 +84,15 @@ def _with_fake_stability(src: Path, dest: Path) -> Path:
 # --------------------------------------------------------------------------
 
 def test_suppress_small_cells_hides_a_cell_of_three():
-    table = pd.DataFrame({"gender": ["female", "male", "other"], "0": [25, 31, 3], "1": [14, 12, 0]})
+    table = pd.DataFrame({"gender": ["female", "male", "other"], "0": [25, 31, 3], "1": [14, 12, 0],
+                          "2": [40, 45, 20]})
     out = suppress_small_cells(table, 10)
     assert out.loc[2, "0"] == "<10" and out.loc[2, "1"] == "<10"
-    assert out.loc[0, "0"] == 25 and out.loc[1, "1"] == 12
+    # the 3 would follow from the column's total (the archetype's size): the 25 beside it is hidden too,
+    # and so on until no row or column has a single hidden cell
+    hidden = out[["0", "1", "2"]] == "<10"
+    assert not (hidden.sum(axis=0) == 1).any() and not (hidden.sum(axis=1) == 1).any()
+    assert out.loc[0, "0"] == "<10" and out.loc[1, "2"] == 45
     assert list(out["gender"]) == ["female", "male", "other"]
     assert 3 not in out.to_numpy().tolist()
     assert suppress_small_cells(table, 5).loc[2, "0"] == "<5"
@@ -164,17 +169,21 @@ def test_stability_section_renders_when_present(run_dir, tmp_path):
 def test_covariate_crosstab_is_suppressed(run_dir, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("model"))
-    pd.DataFrame({"method": "hdbscan", "covariate": "gender", "level": ["female", "male", "other"] * 2,
-                  "archetype": [0, 0, 0, 1, 1, 1], "n": [40, 35, 3, 30, 33, 9]}).to_csv(
+    pd.DataFrame({"method": "hdbscan", "covariate": "gender", "level": ["female", "male", "other"] * 3,
+                  "archetype": [0, 0, 0, 1, 1, 1, 2, 2, 2], "n": [40, 35, 3, 30, 33, 9, 50, 60, 25]}).to_csv(
         copy / "covariate_crosstab.csv", index=False)
     render_run_dir(copy)
     html = (copy / "report.html").read_text(encoding="utf-8")
     assert "gender by HDBSCAN archetype" in html
     table = html[html.index("gender by HDBSCAN archetype"):]
     table = table[:table.index("</table>")]
-    assert "&lt;10" in table and ">3<" not in table and ">9<" not in table and ">40<" in table
+    assert "&lt;10" in table and ">3<" not in table and ">9<" not in table
+    # "other" of archetypes 0 and 1 would follow from their sizes: 35 and 30 beside them are hidden,
+    # then 40 and 33 beside those in their rows; archetype 2 stays in view
+    assert ">40<" not in table and ">35<" not in table and ">50<" in table and ">25<" in table
     written = pd.read_csv(copy / "tables" / "covariate_crosstab_suppressed.csv", dtype=str)
-    assert set(written.loc[written["level"] == "other", "n"]) == {"<10"}
+    assert set(written.loc[written["level"] == "other", "n"]) == {"<10", "25"}
+    assert set(written.loc[written["archetype"] == "0", "n"]) == {"<10"}
 
 
 def test_small_archetype_is_flagged(run_dir, tmp_path):
@@ -186,7 +195,9 @@ def test_small_archetype_is_flagged(run_dir, tmp_path):
     arch.to_csv(copy / "archetypes.csv", index=False)
     render_run_dir(copy)
     html = (copy / "report.html").read_text(encoding="utf-8")
-    assert "too small to interpret" in html
+    card = html[html.index(f'data-archetype="kmeans-{arch.loc[row, "archetype"]}"'):]
+    card = card[:card.index("</article>")]
+    assert "its statistics are not shown" in card and "<table>" not in card
 
 
 def test_notebook_summary_and_figures(run_dir):

@@ -10,7 +10,8 @@ from pathlib import Path
 import jinja2
 from matplotlib.colors import to_hex
 
-from ._data import RunData, load_run_data, run_data_from
+from ..errors import SegmentError
+from ._data import PER_RESPONDENT, RunData, load_run_data, run_data_from
 from ._summary import build_summary
 
 REPORT_FILE = "report.html"
@@ -126,9 +127,36 @@ def render_run_dir(run_dir) -> Path:
     Raises
     ------
     SegmentError
-        When ``run_dir`` is not a run directory.
+        When ``run_dir`` is not a run directory, or when result files the
+        run wrote are missing (the report would lose sections; the existing
+        report is left as it is).
     """
-    return render_run(None, run_dir)
+    data = load_run_data(run_dir)
+    missing = missing_files(data)
+    if missing:
+        raise SegmentError(
+            f"{data.folder} misses result file(s) that the run wrote: {', '.join(missing)}. The report "
+            f"would lose what they hold, so {REPORT_FILE} was left as it is. Restore them, or run the "
+            "experiment again.")
+    return _write_outputs(data.folder, data)
+
+
+#: Tables every run with a segmentation writes (runs whose manifest does not list its files)
+WRITTEN_BY_EVERY_RUN = ("archetype_sizes", "agreement", "indices", "missingness", "answers", "covariate_crosstab",
+                        "profiles", "tests", "pairwise", "adjusted", "uncertainty", "archetypes")
+WRITTEN_WITH_STABILITY = ("stability", "resamples", "jaccard", "null_jaccard")
+
+
+def missing_files(data: RunData) -> list[str]:
+    """Result files of the run that are not in its folder (per-respondent
+    files aside: the report never reads them)."""
+    listed = data.manifest.get("files")
+    if listed is None:
+        stems = WRITTEN_BY_EVERY_RUN if data.metrics.get("hdbscan") else ()
+        stems += WRITTEN_WITH_STABILITY if data.metrics.get("stability") else ()
+        listed = [f"{stem}.csv" for stem in stems]
+    return [name for name in listed
+            if Path(name).stem not in PER_RESPONDENT and not (data.folder / name).is_file()]
 
 
 def render_summary_html(run) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +12,8 @@ import pandas as pd
 from . import _format as fmt
 from ._data import METHOD_LABELS, RunData
 from ._methods import methods_paragraphs, references
-from ._suppress import suppress_small_cells, suppressed_label
+from ._suppress import (group_sizes_below, hidden_sizes, small_cell_mask, suppress_small_cells,
+                        suppressed_label, withhold_small_groups)
 
 SECTIONS = (
     ("summary", "Summary"), ("data", "Data"), ("model-selection", "Model selection"),
@@ -42,10 +44,25 @@ def stability_assessed(data: RunData) -> bool:
     return data.has("stability") and resamples > 0
 
 
-def _size_text(n, min_cell: int) -> str:
+def _size_text(n, min_cell: int, hidden: bool) -> str:
+    """An archetype's size, or ``"<min_cell"`` when it is suppressed (see
+    :func:`~segment.report._suppress.hidden_sizes`)."""
     if fmt.is_missing(n):
         return "—"
-    return suppressed_label(min_cell) if int(n) < min_cell else fmt.integer(n)
+    return suppressed_label(min_cell) if hidden else fmt.integer(n)
+
+
+def _hidden(data: RunData) -> set:
+    return hidden_sizes(data.table("archetype_sizes"), data.min_cell) | group_sizes_below(data.tables, data.min_cell)
+
+
+def _subset_n(n, data: RunData) -> str:
+    """A count of a subset of the analysed respondents (e.g. those not noise),
+    blank when the rest would be a count below ``min_cell``."""
+    total = (data.metrics.get("cohort") or {}).get("n_analysed")
+    if fmt.is_missing(n) or total is None:
+        return fmt.integer(n)
+    return "" if 0 < int(total) - int(n) < data.min_cell else fmt.integer(n)
 
 
 def _verdicts(data: RunData) -> dict:
@@ -79,15 +96,19 @@ def verdict_class(verdict: str) -> str:
 def _summary_section(data: RunData, verdicts: dict) -> dict:
     mc = data.min_cell
     sizes = data.table("archetype_sizes")
+    hidden = _hidden(data)
     rows, classes = [], []
     for method in data.methods:
         part = sizes[sizes["method"] == method].sort_values("archetype")
         arch = part[part["group"] == "archetype"]
         noise = part[part["group"] == "noise"]
         small = [int(a) for a, n in zip(arch["archetype"], arch["n"]) if int(n) < mc]
-        txt = ", ".join(f"{int(a)}: {_size_text(n, mc)}" for a, n in zip(arch["archetype"], arch["n"]))
+        txt = ", ".join(f"{int(a)}: {_size_text(n, mc, (method, int(a)) in hidden)}"
+                        for a, n in zip(arch["archetype"], arch["n"]))
         if len(noise):
-            txt += f"; noise: {_size_text(noise['n'].iloc[0], mc)} ({fmt.share(noise['share'].iloc[0], 0)})"
+            noise_hidden = (method, int(noise["archetype"].iloc[0])) in hidden
+            txt += (f"; noise: {_size_text(noise['n'].iloc[0], mc, noise_hidden)}"
+                    + ("" if noise_hidden else f" ({fmt.share(noise['share'].iloc[0], 0)})"))
         vs = [verdicts.get((method, int(a)), "not assessed") for a in arch["archetype"]]
         counts = pd.Series(vs).value_counts() if vs else pd.Series(dtype=int)
         vtxt = ", ".join(f"{n} {v}" for v, n in counts.items()) or "—"
@@ -97,7 +118,9 @@ def _summary_section(data: RunData, verdicts: dict) -> dict:
     table = fmt.table(pd.DataFrame(rows, columns=["method", "archetypes", "sizes (n)", "stability",
                                                   f"smaller than {mc}"]),
                       caption="Archetypes found by each method",
-                      note=f"Counts below {mc} are shown as {suppressed_label(mc)} (report.min_cell).")
+                      note=f"Counts below {mc} are shown as {suppressed_label(mc)} (report.min_cell), and so is "
+                           "the next smallest size where the number analysed would give a small one back; "
+                           f"no statistic of an archetype smaller than {mc} is shown.")
     cohort = data.metrics.get("cohort", {}) or {}
     excl = cohort.get("excluded_by_reason", {}) or {}
     return {"sentences": list(data.metrics.get("summary", []) or []), "methods": table,
@@ -110,17 +133,22 @@ def _data_section(data: RunData) -> dict:
     out = {"missingness": None, "answers": None, "answers_frame": None}
     miss = data.table("missingness")
     if len(miss):
+        shown = _missing_counts(miss, mc)
         f = pd.DataFrame({
             "item": miss["name"], "role": miss.get("role", ""), "type": miss.get("type", ""),
-            "n missing": miss["n_missing"].map(fmt.integer),
-            "% missing": miss["share_missing"].map(fmt.share),
-            "coded missing (e.g. “Don't know”)": miss.get("n_missing_code", pd.Series(dtype=float)).map(fmt.integer),
+            "n missing": shown["n_missing"],
+            "% missing": [suppressed_label(mc) if h else fmt.share(v)
+                          for v, h in zip(miss["share_missing"], shown["n_missing"] == suppressed_label(mc))],
+            "coded missing (e.g. “Don't know”)": shown["n_missing_code"],
         })
         out["missingness"] = fmt.table(f, caption="Missing answers per item",
-                                       numeric=["n missing", "% missing", "coded missing (e.g. “Don't know”)"])
+                                       numeric=["n missing", "% missing", "coded missing (e.g. “Don't know”)"],
+                                       note=f"Counts from 1 to {mc - 1} are shown as {suppressed_label(mc)}, "
+                                            "and so is a coded-missing count that would give the other "
+                                            "missing answers back by subtraction.")
     ans = data.table("answers")
     if len(ans):
-        sup = suppress_small_cells(ans[["name", "answer", "mapped_to", "n"]], mc, columns=["n"])
+        sup = suppress_small_cells(ans[["name", "answer", "mapped_to", "n"]], mc, columns=["n"], by="name")
         out["answers_frame"] = sup
         f = sup.rename(columns={"name": "item", "answer": "answer in the file", "mapped_to": "mapped to"})
         f["n"] = [fmt.integer(v) if not isinstance(v, str) else v for v in f["n"]]
@@ -128,6 +156,22 @@ def _data_section(data: RunData) -> dict:
                                    note=f"Counts below {mc} are shown as {suppressed_label(mc)}.")
         out["n_answers"] = len(f)
     return out
+
+
+def _missing_counts(miss: pd.DataFrame, mc: int) -> pd.DataFrame:
+    """Shown missing counts per item: a line (coded missing, other missing)
+    whose total is the item's missing count."""
+    n = pd.to_numeric(miss["n_missing"], errors="coerce").to_numpy(float)
+    coded = pd.to_numeric(miss.get("n_missing_code", pd.Series(np.nan, index=miss.index)),
+                          errors="coerce").to_numpy(float)
+    other = n - np.nan_to_num(coded)
+    hide = small_cell_mask(np.column_stack([coded, other]), mc, columns=False, protect_zeros=False)[:, 0]
+    hide_n = (n > 0) & (n < mc)
+    label = suppressed_label(mc)
+    return pd.DataFrame({
+        "n_missing": [label if h else fmt.integer(v) for v, h in zip(n, hide_n)],
+        "n_missing_code": [label if h or hn else fmt.integer(v) for v, h, hn in zip(coded, hide, hide_n)],
+    }, index=miss.index)
 
 
 def _model_section(data: RunData) -> dict:
@@ -142,7 +186,7 @@ def _model_section(data: RunData) -> dict:
             "parameters": ms.get("n_parameters", pd.Series(np.nan, index=ms.index)).map(fmt.integer),
             "AIC": ms["aic"].map(lambda v: fmt.num(v, 1)), "BIC": ms["bic"].map(lambda v: fmt.num(v, 1)),
             "ICL": ms["icl"].map(lambda v: fmt.num(v, 1)), "entropy": ms["entropy"].map(lambda v: fmt.num(v, 3)),
-            "smallest class": ms["smallest_share"].map(fmt.share),
+            "smallest class": [_smallest_share(v, data) for v in ms["smallest_share"]],
             "converged": ms.get("converged", "").astype(str).str.replace("True", "yes").str.replace("False", "no"),
             "selected": np.where(chosen, "✔ selected", ""),
         })
@@ -164,7 +208,8 @@ def _model_section(data: RunData) -> dict:
             ("cluster selection", str(hcfg.get("selection_method", "eom"))),
             ("epsilon", str(hcfg.get("epsilon", 0.0))),
             ("archetypes found", str(hm.get("n_archetypes", "—"))),
-            ("noise share", fmt.share(hm.get("noise_share"))),
+            ("noise share", suppressed_label(data.min_cell) + " respondents"
+             if ("hdbscan", -1) in _hidden(data) else fmt.share(hm.get("noise_share"))),
         ]
     agr = data.table("agreement")
     if len(agr):
@@ -172,7 +217,7 @@ def _model_section(data: RunData) -> dict:
                                       for a, b in zip(agr["method_a"], agr["method_b"])],
                           "ARI": agr["ari"].map(lambda v: fmt.num(v, 3)),
                           "AMI": agr["ami"].map(lambda v: fmt.num(v, 3)),
-                          "n": agr["n"].map(fmt.integer), "note": agr.get("note", "")})
+                          "n": [_subset_n(v, data) for v in agr["n"]], "note": agr.get("note", "")})
         out["agreement"] = fmt.table(f, caption="Agreement between methods", numeric=["ARI", "AMI", "n"],
                                      note="ARI: adjusted Rand index; AMI: adjusted mutual information "
                                           "(0 = chance, 1 = identical partitions).")
@@ -198,7 +243,7 @@ def _model_section(data: RunData) -> dict:
                           "index": [f"{_INDEX_LABELS.get(i, i)} ({s})" for i, s in zip(ind["index"], ind["space"])],
                           "value": ind["value"].map(lambda v: fmt.num(v, 3)),
                           "direction": ind["index"].map(lambda i: higher.get(i, "")),
-                          "n": ind["n"].map(fmt.integer), "note": ind.get("note", "")})
+                          "n": [_subset_n(v, data) for v in ind["n"]], "note": ind.get("note", "")})
         out["indices"] = fmt.table(f, caption="Internal validity indices, each labelled with the space it "
                                               "was computed in", numeric=["value", "n"],
                                    note="HDBSCAN indices leave noise out. Indices in the UMAP embedding favour "
@@ -207,14 +252,25 @@ def _model_section(data: RunData) -> dict:
     return out
 
 
+def _smallest_share(share, data: RunData) -> str:
+    """The share of the smallest mixture component, blank when it stands for
+    fewer than ``min_cell`` respondents."""
+    total = (data.metrics.get("cohort") or {}).get("n_analysed")
+    if not fmt.is_missing(share) and total is not None and float(share) * int(total) < data.min_cell:
+        return f"< {data.min_cell} resp."
+    return fmt.share(share)
+
+
 def _stability_section(data: RunData) -> dict:
     if not stability_assessed(data):
         return {"assessed": False}
     st = data.table("stability")
+    hidden = _hidden(data)
     f = pd.DataFrame({
         "method": st["method"].map(lambda m: METHOD_LABELS.get(m, m)),
         "archetype": st["archetype"].map(fmt.integer),
-        "n": [_size_text(n, data.min_cell) for n in st.get("n", pd.Series(np.nan, index=st.index))],
+        "n": [_size_text(n, data.min_cell, (str(m).replace("_reselected", ""), int(a)) in hidden)
+              for m, a, n in zip(st["method"], st["archetype"], st.get("n", pd.Series(np.nan, index=st.index)))],
         "mean J": st["mean_jaccard"].map(lambda v: fmt.num(v, 2)),
         "MC SE": st.get("mean_jaccard_se", pd.Series(np.nan, index=st.index)).map(lambda v: fmt.num(v, 3)),
         "median J": st.get("median_jaccard", pd.Series(np.nan, index=st.index)).map(lambda v: fmt.num(v, 2)),
@@ -288,6 +344,8 @@ def _profiles_section(data: RunData, verdicts: dict) -> dict:
     arch = data.table("archetypes")
     stats_ = _outcome_stats(data)
     prof = data.table("profiles")
+    hidden = _hidden(data)
+    small_set = group_sizes_below(data.tables, mc)
     methods = []
     for method in data.methods:
         cards = []
@@ -295,7 +353,8 @@ def _profiles_section(data: RunData, verdicts: dict) -> dict:
         for _, r in part.sort_values("archetype").iterrows():
             a = int(r["archetype"])
             n = r.get("n")
-            small = not fmt.is_missing(n) and int(n) < mc
+            small = (method, a) in small_set
+            size_hidden = (method, a) in hidden
             outcomes = []
             if len(stats_):
                 s = stats_[(stats_["method"] == method) & (stats_["archetype"] == a)]
@@ -309,7 +368,7 @@ def _profiles_section(data: RunData, verdicts: dict) -> dict:
                            & prof["statistic"].astype(str).str.startswith("share_at_or_above")]
                 for _, c in cut.iterrows():
                     what = c["cutoff_label"] if not fmt.is_missing(c["cutoff_label"]) else f"≥ {c['threshold']:g}"
-                    cutoffs.append(f"{c['outcome']}: {fmt.share(c['value'], 0)} {what}")
+                    cutoffs.append(f"{c['outcome']}: {_cutoff_share(c['value'], n, mc)} {what}")
             feats = []
             for token in str(r.get("top_features", "") or "").split(";"):
                 token = token.strip()
@@ -320,13 +379,25 @@ def _profiles_section(data: RunData, verdicts: dict) -> dict:
             verdict = verdicts.get((method, a), str(r.get("stability_verdict", "not assessed")))
             cards.append({
                 "archetype": a, "title": label(a), "name": str(r.get("name", "") or ""),
-                "noise": a == -1, "n": _size_text(n, mc), "share": "—" if small else fmt.share(r.get("share")),
+                "noise": a == -1, "n": _size_text(n, mc, size_hidden),
+                "share": "—" if size_hidden else fmt.share(r.get("share")),
                 "small": small, "verdict": verdict, "verdict_class": verdict_class(verdict),
                 "features": feats, "outcomes": outcomes, "cutoffs": cutoffs,
             })
         if cards:
             methods.append({"method": method, "label": METHOD_LABELS.get(method, method), "cards": cards})
     return {"methods": methods, "crosstabs": _crosstabs(data)}
+
+
+def _cutoff_share(share, n, mc: int) -> str:
+    """The share of an archetype at or above a cutoff, unless it stands for
+    (or leaves out) fewer than ``mc`` of its respondents."""
+    if fmt.is_missing(share) or fmt.is_missing(n):
+        return fmt.share(share, 0)
+    above = float(share) * int(n)
+    if 0.5 <= above < mc - 0.5 or 0.5 <= int(n) - above < mc - 0.5:
+        return f"{'fewer than' if above < mc else 'all but fewer than'} {mc} respondents"
+    return fmt.share(share, 0)
 
 
 def _crosstabs(data: RunData) -> list:
@@ -345,7 +416,9 @@ def _crosstabs(data: RunData) -> list:
         shown.columns = [str(cov)] + [label(a) for a in wide.columns]
         for c in shown.columns[1:]:
             shown[c] = [fmt.integer(v) if not isinstance(v, str) else v for v in shown[c]]
-        long = suppress_small_cells(part[["method", "covariate", "level", "archetype", "n"]], mc, columns=["n"])
+        long = sup.melt(id_vars="level", var_name="archetype", value_name="n")
+        long.insert(0, "covariate", cov)
+        long.insert(0, "method", method)
         out.append({"frame": long, "table": fmt.table(
             shown, caption=f"{cov} by {METHOD_LABELS.get(method, method)} archetype (respondents)",
             numeric=list(shown.columns[1:]),
@@ -360,6 +433,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
     cont = data.table("continuum")
     unc = data.table("uncertainty")
     stats_ = _outcome_stats(data)
+    small = group_sizes_below(data.tables, data.min_cell)
     methods, frames = [], []
     for method in data.methods:
         t = tests[(tests["method"] == method)] if len(tests) else pd.DataFrame()
@@ -370,8 +444,9 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
             "interpretation"].notna().any() else NOT_ASSESSED
         if interp == NOT_ASSESSED and stability_assessed(data):
             interp = _interpretation_from_stability(data, method, interp)
-        archetypes = sorted(set(int(a) for a in stats_.loc[(stats_["method"] == method)
-                                                          & (stats_["archetype"] != -1), "archetype"]))
+        described = set() if not len(stats_) else set(
+            int(a) for a in stats_.loc[(stats_["method"] == method) & (stats_["archetype"] != -1), "archetype"])
+        archetypes = sorted(described | {a for m, a in small if m == method and a != -1})
         p = pair[pair["method"] == method] if len(pair) else pd.DataFrame()
         correction = (str(p["correction"].iloc[0]) if len(p) else "")
         family = (str(p["family"].iloc[0]) if len(p) else "")
@@ -380,9 +455,12 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
         for outcome in dict.fromkeys(main["outcome"]):
             row = {"outcome": outcome}
             for a in archetypes:
-                s = stats_[(stats_["method"] == method) & (stats_["outcome"] == outcome) & (stats_["archetype"] == a)]
+                s = stats_[(stats_["method"] == method) & (stats_["outcome"] == outcome)
+                           & (stats_["archetype"] == a)] if len(stats_) else stats_
                 row[f"{a}: M (SD)"] = (f"{fmt.num(s['mean'].iloc[0])} ({fmt.num(s['sd'].iloc[0])})"
                                        if len(s) else "—")
+                if (method, a) in small:
+                    row[f"{a}: M (SD)"] = ""
             w = main[(main["outcome"] == outcome) & (main["test"] == "Welch's ANOVA")]
             if len(w):
                 w = w.iloc[0]
@@ -461,6 +539,10 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
                 note += (f"For {', '.join(good)} the features without clusters explain as much as the archetypes "
                          "or more: the differences may be slices of a continuum. ")
         note += "p values are not adjusted across methods."
+        withheld = sorted(a for m, a in small if m == method and a != -1)
+        if withheld:
+            note += (f" Archetype(s) {', '.join(map(str, withheld))}: fewer than {data.min_cell} respondents, "
+                     "statistics not shown (report.min_cell).")
         adj_m = adj[(adj["method"] == method) & (adj["kind"] == "difference_vs_reference")] if len(adj) else adj
         adj_note = ""
         if len(adj_m):
@@ -608,6 +690,7 @@ def build_summary(data: RunData, *, figures: bool = True) -> dict:
     -------
     dict
     """
+    data = dataclasses.replace(data, tables=withhold_small_groups(data.tables, data.min_cell))
     verdicts = _verdicts(data)
     m = data.manifest
     exp = (data.config.get("experiment") or {})
