@@ -66,7 +66,7 @@ class ReduceConfig:
     min_dist: float = 0.0
     n_components: int = 5
     metric: str = "euclidean"
-    n_epochs: int = 0
+    n_epochs: int = 200
 
 
 @dataclass

@@ -55,7 +55,7 @@ def make_umap(*, n_neighbors: int = 15, min_dist: float = 0.0, n_components: int
         As in umap-learn.
     n_epochs : int
         Epochs of the layout optimisation; 0 keeps umap-learn's default (500
-        up to 10,000 points, 200 above).  The optimisation is the single
+        up to 10,000 points, 200 above).  The experiment default is 200.  The optimisation is the single
         threaded floor of every fit.  ``n_neighbors`` is lowered to ``n_samples - 1``
         on cohorts smaller than it.
     random_state : int

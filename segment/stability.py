@@ -569,6 +569,8 @@ class _Checkpoints:
 
     @staticmethod
     def _name(kind, cohort, b):
+        if kind == "null_fit":
+            return f"null{cohort}_fit.npz"
         return f"resample_{b:04d}.npz" if kind == "resample" else f"null{cohort}_resample_{b:04d}.npz"
 
     def load(self, kind, cohort, b, ids) -> dict | None:
@@ -905,9 +907,13 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
     reused = len(results)
     null_fits: dict = {}
     for c in range(null_cohorts):
-        todo.insert(c, (ctx, "null_fit", c, -1))
+        got = ckpt.load("null_fit", c, -1, ids)
+        if got is None:
+            todo.insert(c, (ctx, "null_fit", c, -1))
+        else:
+            null_fits[c] = got
     total = B + null_cohorts * (1 + s.null_resamples)
-    state = {"done": reused}
+    state = {"done": reused + len(null_fits)}
 
     def null_tasks(c, null_model):
         out = []
@@ -925,6 +931,7 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         state["done"] += 1
         if res["kind"] == "null_fit":
             null_fits[res["cohort"]] = res
+            ckpt.save(res, ids)
             _after_checkpoint(state["done"], total)
             tick(state["done"], total)
             null_model = (res["selected_k"], res["covariance_type"] or None)
@@ -935,6 +942,9 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
         tick(state["done"], total)
         return []
 
+    for c, fit in sorted(null_fits.items()):
+        if fit["status"] == "ok":
+            todo += null_tasks(c, (fit["selected_k"], fit["covariance_type"] or None))
     step("stability: resamples")
     executor = _executor(n_jobs, scheduler)
     try:

@@ -9,7 +9,7 @@ from segment.cli import main
 
 from conftest import SMMH, run_dirs
 
-FAST_STABILITY = "\n[stability]\nresamples = 6\nnull_resamples = 2\n"
+FAST_STABILITY = "\n[stability]\nresamples = 6\nnull_resamples = 2\nnull_cohorts = 3\n"
 
 
 def test_interrupted_run_resumes_to_the_same_results(make_study, capsys, monkeypatch):

@@ -1,0 +1,298 @@
+"""Calibration of segment's verdicts on cohorts with known truth.
+
+Every (scenario, seed) cell draws a survey-like cohort (``segment.scenarios``),
+writes it as a survey file with its codebook, and runs the whole
+``segment run`` path on it with the shipped defaults (stated overrides only).
+What the run says is compared with what was planted, and one JSON line per
+cell is appended to the results file, so that the study can be stopped and
+resumed at any time.  ``--table`` turns the results into the table of
+``docs/validation.md``.
+
+    python bench/calibrate.py --jobs 2                 # the full study, resumable
+    python bench/calibrate.py --cells sep4-n600 --seeds 3
+    python bench/calibrate.py --table > docs/validation_table.md
+
+Cells run on a joblib pool of ``--jobs`` processes (each run single threaded);
+every cell's numbers depend only on its scenario and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "calibration.jsonl"
+METHODS = ("hdbscan", "gmm", "kmeans")
+LABEL_COLUMNS = {"hdbscan": "hdbscan_label", "gmm": "gmm_component", "kmeans": "kmeans_cluster"}
+MATCH_JACCARD = 0.5  # a found archetype stands for a planted one when their Jaccard reaches this
+
+
+def cells() -> dict:
+    """The scenarios of the study and the seeds each gets."""
+    from segment.scenarios import Scenario
+
+    out = {}
+    for sep in (2.0, 3.0, 4.0, 6.0):
+        out[f"sep{sep:g}-n600"] = (Scenario(separation=sep, n=600), 20, "")
+    out["hard-n600"] = (Scenario(separation=2.5, random_share=0.05, n=600), 20, "")
+    for kind in ("continuum", "gaussian", "copula"):
+        out[f"{kind}-n600"] = (Scenario(kind=kind, n=600), 20, "")
+    # the layout epochs: umap-learn's own 500 below 10,000 points against the default 200
+    out["sep4-n600-epochs500"] = (Scenario(separation=4.0, n=600), 20, "[reduce]\nn_epochs = 500\n")
+    out["copula-n600-epochs500"] = (Scenario(kind="copula", n=600), 20, "[reduce]\nn_epochs = 500\n")
+    for sep in (4.0, 6.0):
+        out[f"sep{sep:g}-n5000"] = (Scenario(separation=sep, n=5000), 5, "")
+    for kind in ("continuum", "gaussian", "copula"):
+        out[f"{kind}-n5000"] = (Scenario(kind=kind, n=5000), 5, "")
+    return out
+
+
+EXPERIMENT = """[experiment]
+name = "cell"
+seed = {seed}
+cohort = "cohort.csv"
+codebook = "cohort.toml"
+output = "runs"
+
+[stability]
+resamples = {resamples}
+n_jobs = 1
+
+[profile]
+outcomes = ["anxiety", "depression", "sleep"]
+"""
+
+
+def run_cell(name: str, seed: int, resamples: int) -> dict:
+    """One full run on one drawn cohort; what it said against the truth."""
+    from segment.experiment import run_experiment
+    from segment.scenarios import make_cohort
+
+    scenario, _, extra = cells()[name]
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="segment-calibration-"))
+    try:
+        truth_cohort = make_cohort(scenario, seed)
+        truth_cohort.write(folder, "cohort")
+        (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=resamples) + extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = run_experiment(folder / "experiment.toml", quiet=True, write=True)
+        row = score(run, truth_cohort)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    row.update(cell=name, seed=seed, n=scenario.n, kind=scenario.kind, separation=scenario.separation,
+               random_share=scenario.random_share, planted_k=scenario.k, resamples=resamples,
+               seconds=time.perf_counter() - started)
+    return row
+
+
+def _planted_matches(truth: np.ndarray, labels: np.ndarray) -> dict:
+    """Planted archetype -> (found archetype, Jaccard) of its best match (noise is no archetype)."""
+    out = {}
+    for a in sorted(set(truth.tolist()) - {-1}):
+        best, best_j = -1, 0.0
+        in_a = truth == a
+        for f in sorted(set(labels.tolist()) - {-1}):
+            in_f = labels == f
+            j = (in_a & in_f).sum() / (in_a | in_f).sum()
+            if j > best_j:
+                best, best_j = f, j
+        out[a] = (best, float(best_j))
+    return out
+
+
+def score(run, truth_cohort) -> dict:
+    """Per method: recovery, k, verdicts, structure test and outcome tests against the truth."""
+    from sklearn.metrics import adjusted_rand_score
+
+    truth = np.asarray(truth_cohort.truth)
+    assignments = run.assignments.reindex(truth_cohort.answers["respondent_id"].astype(str)) \
+        if "respondent_id" in truth_cohort.answers else run.assignments
+    stab = run.tables.get("stability", pd.DataFrame())
+    structure = run.tables.get("structure_test", pd.DataFrame())
+    pairwise = run.tables.get("pairwise", pd.DataFrame())
+    planted_means = truth_cohort.outcome_means
+    row = {}
+    for m in METHODS:
+        labels = pd.to_numeric(assignments[LABEL_COLUMNS[m]], errors="coerce").fillna(-1).astype(int).to_numpy()
+        found = sorted(set(labels.tolist()) - {-1})
+        verdicts = {}
+        if len(stab):
+            t = stab[stab["method"] == m]
+            verdicts = dict(zip(t["archetype"].astype(int), t["verdict"].astype(str)))
+        r = {"k": len(found), "n_stable": sum(v == "stable" for v in verdicts.values()),
+             "n_borderline": sum(v == "borderline" for v in verdicts.values()),
+             "any_stable": any(v == "stable" for v in verdicts.values())}
+        st = structure[structure["method"] == m] if len(structure) else structure
+        r["structure_p"] = float(st["p_value"].iloc[0]) if len(st) else None
+        # the raw numbers behind the verdicts, so that other rules can be scored from the same runs
+        if len(stab):
+            t = stab[stab["method"] == m]
+            r["archetypes"] = {c: [None if isinstance(v, float) and np.isnan(v) else v for v in t[c].tolist()]
+                               for c in ("archetype", "n", "mean_jaccard", "mean_jaccard_se", "p_value")}
+        nref = run.tables.get("null_reference", pd.DataFrame())
+        if len(nref):
+            r["null_best"] = nref.loc[nref["method"] == m, "best_mean_jaccard"].round(4).tolist()
+        if (truth >= 0).all() and truth.max() == 0:  # a structure-free control
+            row[m] = r
+            continue
+        planted = truth >= 0
+        r["ari"] = float(adjusted_rand_score(truth[planted], labels[planted]))
+        matches = _planted_matches(truth, labels)
+        r["planted_stable"] = sum(j >= MATCH_JACCARD and verdicts.get(f) == "stable" for f, j in matches.values())
+        r["planted_recovered"] = sum(j >= MATCH_JACCARD for f, j in matches.values())
+        if m == "hdbscan" and (truth == -1).any():
+            r["random_to_noise"] = float(np.mean(labels[truth == -1] == -1))
+        # outcome pairs of found archetypes that stand for two different planted ones
+        stands_for = {f: a for a, (f, j) in matches.items() if j >= MATCH_JACCARD}
+        tests = {"equal_pairs": 0, "equal_rejected": 0, "large_pairs": 0, "large_rejected": 0}
+        if len(pairwise) and len(planted_means):
+            pw = pairwise[(pairwise["method"] == m)]
+            for p in pw.itertuples(index=False):
+                a, b = stands_for.get(int(p.archetype_a)), stands_for.get(int(p.archetype_b))
+                if a is None or b is None or a == b or p.outcome not in planted_means:
+                    continue
+                d = abs(planted_means.loc[a, p.outcome] - planted_means.loc[b, p.outcome])
+                rejected = bool(p.reject)
+                if d == 0:
+                    tests["equal_pairs"] += 1
+                    tests["equal_rejected"] += rejected
+                elif d >= 0.8:
+                    tests["large_pairs"] += 1
+                    tests["large_rejected"] += rejected
+        r.update(tests)
+        row[m] = r
+    return row
+
+
+def done_cells(path: Path) -> set:
+    if not path.exists():
+        return set()
+    out = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line from a killed run is redone
+        out.add((rec["cell"], rec["seed"]))
+    return out
+
+
+def run_study(names, seeds, jobs: int, resamples: int, path: Path) -> None:
+    from joblib import Parallel, delayed
+
+    plan = cells()
+    todo = [(name, s) for s in range(max(seeds or plan[n][1] for n in names)) for name in names
+            if s < (seeds or plan[name][1])]
+    finished = done_cells(path)
+    todo = [t for t in todo if t not in finished]
+    print(f"{len(todo)} cells to run ({len(finished)} already in {path.name})", file=sys.stderr)
+    results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+        delayed(_safe_cell)(name, s, resamples) for name, s in todo)
+    with path.open("a", encoding="utf-8") as fh:
+        for i, rec in enumerate(results, 1):
+            fh.write(json.dumps(rec, default=float) + "\n")
+            fh.flush()
+            print(f"[{i}/{len(todo)}] {rec['cell']} seed {rec['seed']}: {rec.get('seconds', 0):.0f} s"
+                  + (f" FAILED {rec['error']}" if "error" in rec else ""), file=sys.stderr)
+
+
+def _safe_cell(name, seed, resamples):
+    try:
+        return run_cell(name, seed, resamples)
+    except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the study goes on
+        return {"cell": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+# --------------------------------------------------------------------------
+# the table
+
+def _rate(num, den):
+    return f"{num}/{den} ({num / den:.0%})" if den else "–"
+
+
+def table(path: Path) -> str:
+    """The calibration tables as Markdown."""
+    recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    failed = [r for r in recs if "error" in r]
+    recs = [r for r in recs if "error" not in r]
+    by_cell: dict = {}
+    for r in recs:
+        by_cell.setdefault(r["cell"], []).append(r)
+    order = [c for c in cells() if c in by_cell]
+    lines = ["### Planted archetypes", "",
+             "| cell | seeds | method | median ARI | k found (median) | k = planted | planted archetypes "
+             "called stable | HDBSCAN random responders in noise | equal pairs rejected | "
+             "d ≥ 0.8 pairs found | median s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in order:
+        rs = by_cell[c]
+        if rs[0]["kind"] != "archetypes":
+            continue
+        k = rs[0]["planted_k"]
+        for m in METHODS:
+            v = [r[m] for r in rs]
+            noise = [x["random_to_noise"] for x in v if "random_to_noise" in x]
+            lines.append(
+                f"| {c} | {len(rs)} | {m} | {np.median([x['ari'] for x in v]):.2f} | "
+                f"{np.median([x['k'] for x in v]):g} | {_rate(sum(x['k'] == k for x in v), len(v))} | "
+                f"{_rate(sum(x['planted_stable'] for x in v), k * len(v))} | "
+                f"{'–' if not noise else f'{np.mean(noise):.0%}'} | "
+                f"{_rate(sum(x['equal_rejected'] for x in v), sum(x['equal_pairs'] for x in v))} | "
+                f"{_rate(sum(x['large_rejected'] for x in v), sum(x['large_pairs'] for x in v))} | "
+                f"{np.median([r['seconds'] for r in rs]):.0f} |")
+    lines += ["", "### Structure-free controls", "",
+              "| cell | seeds | method | seeds with an archetype called stable | structure test rejects "
+              "(α = 0.05) | k found (median) | median s |",
+              "|---|---|---|---|---|---|---|"]
+    for c in order:
+        rs = by_cell[c]
+        if rs[0]["kind"] == "archetypes":
+            continue
+        for m in METHODS:
+            v = [r[m] for r in rs]
+            ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
+            lines.append(f"| {c} | {len(rs)} | {m} | {_rate(sum(x['any_stable'] for x in v), len(v))} | "
+                         f"{_rate(sum(p <= 0.05 for p in ps), len(ps))} | {np.median([x['k'] for x in v]):g} | "
+                         f"{np.median([r['seconds'] for r in rs]):.0f} |")
+        lines.append(f"| {c} | {len(rs)} | any method | "
+                     f"{_rate(sum(any(r[m]['any_stable'] for m in METHODS) for r in rs), len(rs))} | | | |")
+    if failed:
+        lines += ["", f"{len(failed)} cell(s) failed: " + "; ".join(f"{r['cell']} seed {r['seed']}: {r['error']}"
+                                                                    for r in failed[:5])]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", nargs="*", help="cells to run (default: all)")
+    parser.add_argument("--seeds", type=int, default=0, help="seeds per cell (default: the study's)")
+    parser.add_argument("--jobs", type=int, default=2, help="cells run at once")
+    parser.add_argument("--resamples", type=int, default=20, help="stability resamples per run")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
+    args = parser.parse_args(argv)
+    if args.table:
+        sys.stdout.write(table(args.results))
+        return 0
+    names = args.cells or list(cells())
+    unknown = [c for c in names if c not in cells()]
+    if unknown:
+        parser.error(f"unknown cell(s) {unknown}; known: {', '.join(cells())}")
+    run_study(names, args.seeds, args.jobs, args.resamples, args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
