@@ -43,17 +43,17 @@ def cells() -> dict:
 
     out = {}
     for sep in (2.0, 3.0, 4.0, 6.0):
-        out[f"sep{sep:g}-n600"] = (Scenario(separation=sep, n=600), 20, "")
-    out["hard-n600"] = (Scenario(separation=2.5, random_share=0.05, n=600), 20, "")
+        out[f"sep{sep:g}-n600"] = (Scenario(separation=sep, n=600), 20, {})
+    out["hard-n600"] = (Scenario(separation=2.5, random_share=0.05, n=600), 20, {})
     for kind in ("continuum", "gaussian", "copula"):
-        out[f"{kind}-n600"] = (Scenario(kind=kind, n=600), 20, "")
+        out[f"{kind}-n600"] = (Scenario(kind=kind, n=600), 20, {})
     # the layout epochs: umap-learn's own 500 below 10,000 points against the default 200
-    out["sep4-n600-epochs500"] = (Scenario(separation=4.0, n=600), 20, "[reduce]\nn_epochs = 500\n")
-    out["copula-n600-epochs500"] = (Scenario(kind="copula", n=600), 20, "[reduce]\nn_epochs = 500\n")
+    out["sep4-n600-epochs500"] = (Scenario(separation=4.0, n=600), 20, {"reduce.n_epochs": 500})
+    out["copula-n600-epochs500"] = (Scenario(kind="copula", n=600), 20, {"reduce.n_epochs": 500})
     for sep in (4.0, 6.0):
-        out[f"sep{sep:g}-n5000"] = (Scenario(separation=sep, n=5000), 5, "")
+        out[f"sep{sep:g}-n5000"] = (Scenario(separation=sep, n=5000), 5, {})
     for kind in ("continuum", "gaussian", "copula"):
-        out[f"{kind}-n5000"] = (Scenario(kind=kind, n=5000), 5, "")
+        out[f"{kind}-n5000"] = (Scenario(kind=kind, n=5000), 5, {})
     return out
 
 
@@ -74,24 +74,31 @@ outcomes = ["anxiety", "depression", "sleep"]
 
 
 def run_cell(name: str, seed: int, resamples: int) -> dict:
-    """One full run on one drawn cohort; what it said against the truth."""
+    """One cell of the study: what the run said against the truth."""
+    scenario, _, overrides = cells()[name]
+    row = evaluate(scenario, seed, resamples, overrides)
+    row["cell"] = name
+    return row
+
+
+def evaluate(scenario, seed: int, resamples: int, overrides: dict | None = None) -> dict:
+    """Draw one cohort of ``scenario``, run ``segment run`` on it and score the run."""
     from segment.experiment import run_experiment
     from segment.scenarios import make_cohort
 
-    scenario, _, extra = cells()[name]
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="segment-calibration-"))
     try:
         truth_cohort = make_cohort(scenario, seed)
         truth_cohort.write(folder, "cohort")
-        (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=resamples) + extra)
+        (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=resamples))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run = run_experiment(folder / "experiment.toml", quiet=True, write=True)
+            run = run_experiment(folder / "experiment.toml", overrides=overrides, quiet=True, write=True)
         row = score(run, truth_cohort)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    row.update(cell=name, seed=seed, n=scenario.n, kind=scenario.kind, separation=scenario.separation,
+    row.update(cell=scenario.label, seed=seed, n=scenario.n, kind=scenario.kind, separation=scenario.separation,
                random_share=scenario.random_share, planted_k=scenario.k, resamples=resamples,
                seconds=time.perf_counter() - started)
     return row

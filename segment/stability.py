@@ -265,7 +265,9 @@ def _task(ctx: _Context, kind: str, cohort_index: int, b: int, null_model=None) 
         with threadpool_limits(1):
             local = dataclasses.replace(ctx, features=features,
                                         cache=ctx.cache if kind == "resample" else None)
-            if kind == "null":
+            if kind == "null_fit":  # a null cohort selects its own mixture, as the cohort did
+                local = dataclasses.replace(local, fixed_k=None, fixed_cov=None)
+            elif kind == "null":
                 local = dataclasses.replace(local, fixed_k=null_model[0], fixed_cov=null_model[1])
             result.update(_fit_one(local, drawn, seed, reselect=kind != "null"))
     except Exception as exc:  # noqa: BLE001 - a failed refit is recorded, not fatal

@@ -60,7 +60,7 @@ def test_bonferroni_correction_is_accepted_as_documented(make_study, capsys):
     code, out, err = run_cli(["run", str(experiment), "-q", "--profile.correction", "bonferroni"], capsys)
     assert code == 0, err
     (run,) = run_dirs(experiment)
-    assert set(pd.read_csv(run / "pairwise.csv")["correction"]) == {"bonferroni"}
+    assert set(pd.read_csv(run / "tests.csv")["correction"]) == {"bonferroni"}
 
 
 def test_output_that_is_a_file_is_named(make_study, capsys, no_fit):

@@ -58,8 +58,8 @@ def test_runs_started_at_once_get_separate_folders(make_study):
     for t in threads:
         t.join(timeout=30)
     assert errors == []
-    assert len({tmp for _, tmp in folders}) == len({final for final, _ in folders}) == 6
-    assert all(tmp.is_dir() and not final.exists() for final, tmp in folders)
+    assert len({tmp for _, tmp, _ in folders}) == len({final for final, _, _ in folders}) == 6
+    assert all(tmp.is_dir() and not final.exists() for final, tmp, _ in folders)
 
 
 def _interrupted_run(experiment, capsys, monkeypatch) -> Path:
