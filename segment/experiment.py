@@ -482,7 +482,12 @@ def make_folders(folder: Path) -> list[Path]:
     made = []
     try:
         for p in reversed(missing):
-            p.mkdir()
+            try:
+                p.mkdir()
+            except FileExistsError:
+                if p.is_dir():  # another run made it at the same moment: not ours to remove
+                    continue
+                raise
             made.append(p)
     except OSError as exc:
         for p in reversed(made):
