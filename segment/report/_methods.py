@@ -109,7 +109,7 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
         paras.append(
             f"As a model-based comparison, Gaussian mixtures with k = {kr} components and "
             f"{_list(g.get('covariance_types', ['full']))} covariance matrices were fitted in the "
-            f"{g.get('space', 'embedding')} ({g.get('n_init')} initialisation(s) each) and compared by "
+            f"{_space_text(g)} ({g.get('n_init')} initialisation(s) each) and compared by "
             f"AIC, BIC and the integrated completed likelihood (ICL; Biernacki et al., 2000); the model was "
             f"chosen by {crit}"
             + (f" (k = {chosen.get('k')}, {chosen.get('covariance_type')} covariance)" if chosen.get("k") else "")
@@ -127,8 +127,13 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
             + ": every stage (encoding, UMAP and clustering) was refitted on each resample and each archetype "
               "matched to its most similar cluster by the Jaccard similarity. An archetype was called stable "
               f"when its mean Jaccard similarity was at least {s.get('stable')}"
-              + (" and above the 95th percentile of the archetypes found in the null reference" if nulls else "")
-              + f", and dissolved below {s.get('dissolved')}. " + _null_sentence(s))
+              + (" and more reproducible than the best archetype of the structure-free cohorts of the null "
+                 f"reference, by a Monte-Carlo p-value at most {s.get('alpha', 0.05)} divided over the methods "
+                 "assessed (Bonferroni); borderline when that verdict changes within two Monte-Carlo standard "
+                 "errors of the mean Jaccard and of the reference" if nulls else
+                 "; without a null reference no archetype can be called stable")
+              + f", and dissolved below {s.get('dissolved')}. " + _null_sentence(s)
+              + (" The same comparison for each method's best archetype is its test of structure." if nulls else ""))
     else:
         paras.append("Stability under resampling was not assessed in this run (stability.resamples = 0); "
                      "the archetypes below are descriptive and their differences are not to be read as findings.")
@@ -136,6 +141,13 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
     if p:
         paras.append(_profile_paragraph(p, metrics))
     return paras
+
+
+def _space_text(g: dict) -> str:
+    space = g.get("space", "embedding")
+    if space == "pca":
+        return f"first {g.get('pca_components', 5)} principal components of the scaled features"
+    return {"features": "scaled feature space", "embedding": "UMAP embedding"}.get(space, str(space))
 
 
 _CITE = {"holm1979": "Holm, 1979", "bh1995": "Benjamini & Hochberg, 1995",
@@ -157,9 +169,11 @@ def _null_sentence(s: dict) -> str:
     if not int(s.get("null_resamples", 0) or 0):
         return "No null reference was built (stability.null_resamples = 0)."
     how = ("every feature column permuted on its own" if s.get("null") == "permute" else
-           "every feature column permuted, numeric items jointly so that they keep their rank correlations")
+           "a Gaussian copula of the cohort: every feature column permuted, numeric items jointly so that "
+           "they keep their rank correlations")
     return (f"The null reference was {s.get('null_cohorts')} structure-free cohort(s) of the same shape ({how}), "
-            f"each fitted once and resampled {s.get('null_resamples')} times like the cohort.")
+            f"each fitted once like the cohort (the mixture selecting its own k) and resampled "
+            f"{s.get('null_resamples')} times.")
 
 
 def _profile_paragraph(p: dict, metrics: dict) -> str:
