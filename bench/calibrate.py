@@ -10,7 +10,7 @@ resumed at any time.  ``--table`` turns the results into the table of
 
     python bench/calibrate.py --jobs 2                 # the full study, resumable
     python bench/calibrate.py --cells sep4-n600 --seeds 3
-    python bench/calibrate.py --table > docs/validation_table.md
+    python bench/calibrate.py --docs                   # the table into docs/validation.md
 
 Cells run on a joblib pool of ``--jobs`` processes (each run single threaded);
 every cell's numbers depend only on its scenario and seed.
@@ -32,6 +32,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "calibration.jsonl"
+DOCS = ROOT / "docs" / "validation.md"
+START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 METHODS = ("hdbscan", "gmm", "kmeans")
 LABEL_COLUMNS = {"hdbscan": "hdbscan_label", "gmm": "gmm_component", "kmeans": "kmeans_cluster"}
 MATCH_JACCARD = 0.5  # a found archetype stands for a planted one when their Jaccard reaches this
@@ -281,6 +283,13 @@ def table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rewrite_block(text: str, block: str) -> str:
+    """``text`` with the generated block between the calibration markers replaced."""
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block}{END}{tail}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", nargs="*", help="cells to run (default: all)")
@@ -289,9 +298,13 @@ def main(argv=None) -> int:
     parser.add_argument("--resamples", type=int, default=20, help="stability resamples per run")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/validation.md")
     args = parser.parse_args(argv)
-    if args.table:
-        sys.stdout.write(table(args.results))
+    if args.table or args.docs:
+        text = table(args.results)
+        if args.docs:
+            DOCS.write_text(rewrite_block(DOCS.read_text(encoding="utf-8"), text), encoding="utf-8")
+        sys.stdout.write(text)
         return 0
     names = args.cells or list(cells())
     unknown = [c for c in names if c not in cells()]

@@ -1,0 +1,42 @@
+"""Figures quoted in README.md and docs/ are the ones their scripts generate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+import bundled  # noqa: E402
+import calibrate  # noqa: E402
+
+
+def _block(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0].strip()
+
+
+def test_readme_figures_of_the_bundled_cohort_come_from_its_figures_file():
+    figures = json.loads(bundled.FIGURES.read_text(encoding="utf-8"))
+    readme = bundled.README.read_text(encoding="utf-8")
+    assert _block(readme, bundled.START, bundled.END) == bundled.render(figures)
+    # the figures file is the default experiment's: its settings are the shipped ones
+    assert figures["null_cohorts"] == 60 and figures["resamples"] == 50
+
+
+def test_validation_tables_come_from_the_calibration_results():
+    docs = calibrate.DOCS.read_text(encoding="utf-8")
+    assert _block(docs, calibrate.START, calibrate.END) == calibrate.table(calibrate.RESULTS).strip()
+
+
+def test_calibration_table_counts_what_the_results_hold(tmp_path):
+    row = {"cell": "copula-n600", "seed": 0, "kind": "copula", "planted_k": 0, "seconds": 10.0,
+           "hdbscan": {"k": 3, "any_stable": True, "structure_p": 0.01},
+           "gmm": {"k": 1, "any_stable": False, "structure_p": 1.0},
+           "kmeans": {"k": 6, "any_stable": False, "structure_p": 0.5}}
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(json.dumps({**row, "seed": s, "hdbscan": {**row["hdbscan"], "any_stable": s == 0}})
+                              for s in range(4)) + "\n")
+    text = calibrate.table(path)
+    assert "| copula-n600 | 4 | hdbscan | 1/4 (25%) | 4/4 (100%) | 3 |" in text
+    assert "| copula-n600 | 4 | any method | 1/4 (25%) |" in text
