@@ -283,6 +283,59 @@ def table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+CONSISTENCY = ROOT / "bench" / "consistency.jsonl"
+
+
+def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> dict:
+    """One fitted cohort, its stability analysed with ``stability_seeds`` different seeds:
+    the verdict of every archetype under each."""
+    from segment.codebook import load_codebook
+    from segment.cohort import load_cohort
+    from segment.config import load_config
+    from segment.experiment import select_features
+    from segment.pipeline import fit_segmentation
+    from segment.scenarios import make_cohort
+    from segment.stability import bootstrap_stability
+
+    scenario, _, overrides = cells()[name]
+    folder = Path(tempfile.mkdtemp(prefix="segment-consistency-"))
+    try:
+        truth_cohort = make_cohort(scenario, seed)
+        csv, book_path = truth_cohort.write(folder, "cohort")
+        (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=resamples))
+        config = load_config(folder / "experiment.toml", overrides)
+        book = load_codebook(book_path)
+        features, _ = select_features(load_cohort(csv, book), config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            original = fit_segmentation(features, book, config, np.random.SeedSequence(seed, spawn_key=(0,)))
+            verdicts: dict = {}
+            for s in range(stability_seeds):
+                res = bootstrap_stability(features, book, config, np.random.SeedSequence([seed, 7919, s]),
+                                          original=original, n_jobs=1)
+                for r in res.stability.itertuples(index=False):
+                    if r.method in METHODS:
+                        verdicts.setdefault(f"{r.method}:{r.archetype}", []).append(r.verdict)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"cell": name, "seed": seed, "stability_seeds": stability_seeds, "verdicts": verdicts}
+
+
+def consistency_table(path: Path) -> str:
+    """How often an archetype's verdict holds over stability seeds."""
+    recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = ["| cohort | archetypes | same verdict in ≥ 9 of 10 seeds | otherwise borderline at least once | "
+             "flips stable ↔ weak/dissolved with no borderline |", "|---|---|---|---|---|"]
+    for r in recs:
+        vs = list(r["verdicts"].values())
+        same = sum(max(v.count(x) for x in set(v)) >= 0.9 * len(v) for v in vs)
+        unsure = [v for v in vs if max(v.count(x) for x in set(v)) < 0.9 * len(v)]
+        border = sum("borderline" in v for v in unsure)
+        flips = sum("borderline" not in v and "stable" in v and len(set(v)) > 1 for v in unsure)
+        lines.append(f"| {r['cell']} seed {r['seed']} | {len(vs)} | {same} | {border} | {flips} |")
+    return "\n".join(lines) + "\n"
+
+
 def rewrite_block(text: str, block: str) -> str:
     """``text`` with the generated block between the calibration markers replaced."""
     head, rest = text.split(START, 1)
@@ -299,9 +352,19 @@ def main(argv=None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/validation.md")
+    parser.add_argument("--consistency", nargs=2, metavar=("CELL", "SEED"),
+                        help="the verdicts of one cohort over 10 stability seeds, appended to "
+                             "bench/consistency.jsonl")
     args = parser.parse_args(argv)
+    if args.consistency:
+        rec = consistency(args.consistency[0], int(args.consistency[1]), 10, args.resamples)
+        with CONSISTENCY.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        return 0
     if args.table or args.docs:
         text = table(args.results)
+        if CONSISTENCY.exists():
+            text += "\n### The same cohort, ten stability seeds\n\n" + consistency_table(CONSISTENCY)
         if args.docs:
             DOCS.write_text(rewrite_block(DOCS.read_text(encoding="utf-8"), text), encoding="utf-8")
         sys.stdout.write(text)
