@@ -311,7 +311,7 @@ def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> d
             original = fit_segmentation(features, book, config, np.random.SeedSequence(seed, spawn_key=(0,)))
             verdicts: dict = {}
             for s in range(stability_seeds):
-                res = bootstrap_stability(features, book, config, np.random.SeedSequence([seed, 7919, s]),
+                res = bootstrap_stability(features, book, config, np.random.SeedSequence(seed, spawn_key=(100 + s,)),
                                           original=original, n_jobs=1)
                 for r in res.stability.itertuples(index=False):
                     if r.method in METHODS:
