@@ -165,6 +165,23 @@ def _cmd_replicate(args, extra) -> int:
     return 0
 
 
+def _cmd_export(args, extra) -> int:
+    from .export import export_assignments, export_tables
+
+    if args.tables:
+        if args.format != "xlsx" or args.cohort or args.codebook:
+            raise ConfigError("--tables writes the shareable tables as one workbook: use it with --format xlsx "
+                              "and without --cohort or --codebook.")
+        path = export_tables(args.run_dir, args.output)
+    else:
+        if args.codebook and not args.cohort:
+            raise ConfigError("--codebook is the codebook of --cohort FILE: give both.")
+        path = export_assignments(args.run_dir, args.format, args.output, cohort=args.cohort,
+                                  codebook=args.codebook)
+    print(f"Written to {os.path.relpath(path)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segment", description="Archetypes in survey cohorts.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--cohort", help="a survey file, to check with --codebook")
     val.add_argument("--sheet", help="the sheet of an XLSX cohort (name or 0-based position)")
     val.set_defaults(func=_cmd_validate)
+
+    exp = sub.add_parser(
+        "export", help="each respondent's archetypes as SPSS, Stata, CSV or XLSX (or the tables as a workbook)",
+        description="Write, per respondent, each method's archetype (names as value labels), membership "
+                    "probability, noise flag and stability verdict. With --cohort, merged into a copy of the "
+                    "survey file (identifiers left out). With --tables, the run's shareable tables as one "
+                    "XLSX workbook.")
+    exp.add_argument("run_dir")
+    exp.add_argument("--format", required=True, choices=["sav", "dta", "csv", "xlsx"])
+    exp.add_argument("--cohort", help="the original survey file, to merge the columns into a copy of it")
+    exp.add_argument("--codebook", help="its codebook (default: the run's, found by checksum beside the survey "
+                                        "file or in the run directory)")
+    exp.add_argument("--tables", action="store_true", help="the shareable tables as one workbook (--format xlsx)")
+    exp.add_argument("--output", "-o", help="the file to write (default: in RUN_DIR/export/)")
+    exp.set_defaults(func=_cmd_export)
 
     runs = sub.add_parser("runs", help="list runs with their key figures")
     runs.add_argument("folder", nargs="?", default="reports")
