@@ -228,3 +228,16 @@ def test_failed_write_leaves_no_partial_file(run_dir, capsys, tmp_path, monkeypa
     assert main(["export", str(run_dir), "--format", "sav", "-o", str(out)]) == 2
     assert "a.sav" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_spss_cohort_keeps_its_own_types_and_labels(run_dir, capsys):
+    shuffled = pd.read_csv(_cohort_file(run_dir)).sample(frac=1, random_state=2)
+    source = _cohort_file(run_dir).parent / "survey.sav"
+    pyreadstat.write_sav(shuffled.drop(columns=[LONG]), str(source), column_labels={"age": "Age in years"},
+                         variable_value_labels={"age": {18: "eighteen"}})
+    frame, meta = pyreadstat.read_sav(str(_export(run_dir, capsys, "--format", "sav", "--cohort", str(source))))
+    assert dict(zip(meta.column_names, meta.column_labels))["age"] == "Age in years"
+    assert meta.variable_value_labels["age"] == {18: "eighteen"}
+    assert frame["age"].dtype == float and "email" not in frame and "full_name" not in frame
+    assert list(frame["respondent_id"]) == list(shuffled["respondent_id"])
+    _check_assignments(frame, run_dir, "respondent_id")
