@@ -88,7 +88,7 @@ def _tokens(header: str) -> list[str]:
 
 def _q(text) -> str:
     """A TOML basic string (JSON escapes are valid TOML escapes)."""
-    return json.dumps(str(text), ensure_ascii=False)
+    return json.dumps(str(text), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _num(value: float) -> str:
@@ -105,6 +105,7 @@ class _Column:
     notes: list = field(default_factory=list)  # comments above the table
     tail: list = field(default_factory=list)  # a sub-table, written last
     answers: set = field(default_factory=set)  # normalised valid answers
+    extra_missing: list = field(default_factory=list)  # missing codes of this column only
     check: bool = False
 
 
@@ -364,7 +365,7 @@ def _guess_type(col: _Column, header: str, raw: pd.Series, answers: Counter, mis
         col.lines.append(f"range = [{_num(math.floor(min(values)))}, {_num(math.ceil(max(values)))}]")
         col.notes.append("range: the lowest and highest answer; widen it to the valid range")
         if odd:
-            col.lines.append("missing = [" + ", ".join(_q(t) for t in odd) + "]")
+            col.extra_missing = list(odd)
             col.notes.append("CHECK: answers that are not numbers, read as no answer: "
                              + ", ".join(f"{_q(t)} {n}" for t, n in odd.items()))
         return col
@@ -494,9 +495,9 @@ def _column_toml(col: _Column, codes: list) -> list[str]:
     if col.role not in ("id", "identifier"):
         lines.append(f"type = {_q(col.type)}")
         clash = [c for c in codes if normalise_answer(c) in col.answers]
-        if clash and not any(line.startswith("missing =") for line in col.lines):
-            kept = [c for c in codes if c not in clash]
-            lines.append("missing = [" + ", ".join(_q(c) for c in kept) + "]"
-                         + f"  # {', '.join(_q(c) for c in clash)} is a real answer here")
+        if clash or col.extra_missing:
+            kept = [c for c in codes if c not in clash] + col.extra_missing
+            why = f"  # {', '.join(_q(c) for c in clash)} is a real answer here" if clash else ""
+            lines.append("missing = [" + ", ".join(_q(c) for c in kept) + "]" + why)
         lines += col.lines + col.tail
     return lines

@@ -172,3 +172,14 @@ def test_cli_prints_the_draft_and_refuses_a_missing_file(tmp_path, capsys):
     bad.write_text("not a workbook")
     assert main(["codebook", "draft", str(bad)]) == 2
     assert "broken.xlsx" in capsys.readouterr().err
+
+
+def test_stray_text_in_a_numeric_column_is_a_missing_code_of_that_column(tmp_path):
+    csv = tmp_path / "hours.csv"
+    hours = [str(h) for h in range(3, 43)] + ["unknown", "Don't know"]
+    pd.DataFrame({"Hours worked": hours}).to_csv(csv, index=False)
+    path = _draft(csv, tmp_path)
+    (item,) = load_codebook(path).items
+    assert (item.type, item.range) == ("numeric", (3.0, 42.0))
+    assert {"unknown", "don't know"} <= set(item.missing)
+    assert load_cohort(csv, path).features["hours_worked"].isna().sum() == 2
