@@ -277,7 +277,7 @@ def _ordinal(col: _Column, answers: Counter) -> bool:
         return False
     col.type = "ordinal"
     col.notes.append("ranges; each number is the middle of its range: check them")
-    col.tail = [f"[column.map]  # lowest first"]
+    col.tail = ["[column.map]  # lowest first"]
     col.tail += [f"{_q(t)} = {_num(v)}  # {answers[t]}" for t, v in sorted(points.items(), key=lambda p: p[1])]
     col.answers |= {normalise_answer(t) for t in answers}
     return True
