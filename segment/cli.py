@@ -109,6 +109,14 @@ def _cmd_validate(args, extra) -> int:
     return 0
 
 
+def _cmd_codebook_draft(args, extra) -> int:
+    from .draft import draft_codebook
+
+    sheet = int(args.sheet) if args.sheet is not None and args.sheet.isdigit() else args.sheet
+    sys.stdout.write(draft_codebook(args.survey, sheet=sheet))
+    return 0
+
+
 def _cmd_runs(args, extra) -> int:
     from .runs import list_runs
 
@@ -245,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--tables", action="store_true", help="the shareable tables as one workbook (--format xlsx)")
     exp.add_argument("--output", "-o", help="the file to write (default: in RUN_DIR/export/)")
     exp.set_defaults(func=_cmd_export)
+
+    book = sub.add_parser("codebook", help="codebook tools: 'segment codebook draft SURVEY_FILE'")
+    book_sub = book.add_subparsers(dest="codebook_command", required=True)
+    draft = book_sub.add_parser(
+        "draft", help="print a draft codebook guessed from a survey file",
+        description="Print a draft codebook (TOML) for a survey file: every column with its role and "
+                    "type guessed and the answer counts beside each level; guesses to check are marked "
+                    "CHECK. Redirect it into a file: segment codebook draft survey.csv > codebook.toml")
+    draft.add_argument("survey", metavar="SURVEY_FILE", help="CSV, Qualtrics CSV, XLSX, SPSS .sav or Stata .dta")
+    draft.add_argument("--sheet", help="the sheet of an XLSX file (name or 0-based position)")
+    draft.set_defaults(func=_cmd_codebook_draft)
 
     runs = sub.add_parser("runs", help="list runs with their key figures")
     runs.add_argument("folder", nargs="?", default="reports")
