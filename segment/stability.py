@@ -8,13 +8,17 @@ matched, as in Hennig's ``fpc::clusterboot``, to the most similar cluster of
 the resample by the Jaccard similarity computed on the respondents present
 in both; noise (-1) is not a cluster.
 
-The null reference repeats the analysis on cohorts whose feature columns
-were permuted independently (every item keeps its answers, the relations
-between items are gone): ``stability.null_cohorts`` permuted cohorts, each
-fitted once and resampled ``stability.null_resamples`` times with the same
-plan.  An archetype is called stable only when its mean Jaccard reaches
-``stability.stable`` *and* exceeds the 95th percentile of the mean Jaccard
-of the archetypes found in the permuted cohorts.
+The null reference is a distribution of structure-free cohorts of the same
+shape: ``stability.null_cohorts`` Gaussian copulas of the cohort (every item
+keeps its answers, numeric items their rank correlations; no modes), each
+fitted like the cohort (the mixture selecting its own k) and resampled
+``stability.null_resamples`` times.  Each contributes the mean Jaccard of its
+best archetype.  An archetype is stable when its mean Jaccard reaches
+``stability.stable`` and its Monte-Carlo p-value among those best archetypes
+is at most ``stability.alpha`` divided over the methods that have archetypes;
+borderline when that verdict changes within two Monte-Carlo standard errors.
+The same comparison for a method's best archetype is its test of structure.
+The rule and its defaults are calibrated in ``docs/validation.md``.
 
 Execution: every resample's randomness derives from the experiment seed by
 fixed ``SeedSequence`` spawn keys and every refit runs with one BLAS thread,
