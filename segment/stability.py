@@ -3,7 +3,7 @@
 Every resample refits the whole segmentation (features, UMAP, HDBSCAN, the
 Gaussian mixture with k re-selected, K-Means) on the distinct respondents it
 drew, and separately the mixture at the originally selected k and
-covariance type on the same embedding.  Each original archetype is then
+covariance type in the same space.  Each original archetype is then
 matched, as in Hennig's ``fpc::clusterboot``, to the most similar cluster of
 the resample by the Jaccard similarity computed on the respondents present
 in both; noise (-1) is not a cluster.
