@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import _format as fmt
-from ._data import METHOD_LABELS, RunData
+from ._data import METHOD_LABELS, RunData, run_data_from
 from ._suppress import group_sizes_below, hidden_sizes, suppressed_label, withhold_small_groups
 
 #: Methods whose archetypes the verdict counts (``gmm_reselected`` re-assesses the mixture's own archetypes)
@@ -243,3 +243,18 @@ def _merge(key, members) -> str:
         text += (distinct[0] if len(distinct) == 1 else " / ".join(values)) + piece
     text = text.replace("\0", "each")
     return f"{method} ({', '.join(items)}{'; ' + subset if subset else ''}): {text}"
+
+
+def summary_lines(run) -> list:
+    """What ``segment run`` prints at the end: the verdict, then the grouped warnings.
+
+    Parameters
+    ----------
+    run : Run, RunData or path of a run directory
+
+    Returns
+    -------
+    list of str
+    """
+    data = run_data_from(run)
+    return [f"Verdict: {verdict(data).text}", *group_warnings(data.metrics.get("summary", []) or [])]
