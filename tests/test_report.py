@@ -31,6 +31,10 @@ IDENTIFIER_BLOCKS = (
     '\n[[column]]\ncolumn = "email"\nname = "email"\nrole = "identifier"\n'
 )
 TIME_RE = re.compile(r"<time[^>]*>.*?</time>")
+#: Page heights (px, 1280 px wide headless Chromium) of the reports of ``run_dir`` and of its copy with
+#: made-up stability, measured before the detail tables were folded behind <details>; the report must
+#: now be at most half as tall.
+OLD_PAGE_HEIGHT = {"report.png": 14277, "report_stability.png": 14930}
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +228,7 @@ def test_report_in_a_real_browser(run_dir, tmp_path):
             "--disable-sync", "--no-first-run"])
         try:
             for folder, shot in ((run_dir, "report.png"), (stab, "report_stability.png")):
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
                 errors = []
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
@@ -246,6 +250,20 @@ def test_report_in_a_real_browser(run_dir, tmp_path):
                 for sid, _ in SECTIONS:
                     assert page.locator(f"section#{sid}").count() == 1, sid
                     assert page.locator(f"section#{sid} h2").is_visible()
+                # the first screen answers the question: the verdict and the archetype table
+                for selector in ("section#summary #verdict", "section#summary figure.archetypes"):
+                    box = page.locator(selector).bounding_box()
+                    assert box and box["height"] > 0 and box["y"] + box["height"] <= 1000, (selector, box)
+                height = page.evaluate("document.documentElement.scrollHeight")
+                assert height <= OLD_PAGE_HEIGHT[shot] / 2, (shot, height)
+                # printed, every folded table is shown and the navigation is not
+                folded = "section#data details figure"
+                assert not page.locator(folded).first.evaluate("e => e.checkVisibility()")
+                page.emulate_media(media="print")
+                assert page.locator(folded).first.evaluate("e => e.checkVisibility()")
+                assert page.evaluate("getComputedStyle(document.querySelector('nav')).display") == "none"
+                assert page.evaluate("document.documentElement.scrollHeight") > height
+                page.emulate_media(media="screen")
                 page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
                 page.close()
         finally:
