@@ -59,13 +59,13 @@ def stability_assessed(data: RunData) -> bool:
     return data.has("stability") and resamples > 0
 
 
-def verdict(data: RunData) -> Verdict:
+def verdict(data) -> Verdict:
     """The verdict sentence(s) of a run.
 
     Parameters
     ----------
-    data : RunData
-        The run's tables (see :func:`~segment.report.load_run_data`).
+    data : Run, RunData or path of a run directory
+        The run (see :func:`~segment.report.load_run_data`).
 
     Returns
     -------
@@ -80,6 +80,7 @@ def verdict(data: RunData) -> Verdict:
     >>> print(verdict(load_run_data("reports/smmh/20260101-120000")))  # doctest: +SKIP
     No archetype in this cohort is more reproducible than structure-free data of the same shape ...
     """
+    data = run_data_from(data)
     data = RunData(tables=withhold_small_groups(data.tables, data.min_cell), metrics=data.metrics,
                    manifest=data.manifest, folder=data.folder)
     counts = _archetype_counts(data)
@@ -97,7 +98,7 @@ def verdict(data: RunData) -> Verdict:
     rest = _verdict_counts(st[st["verdict"].astype(str) != "stable"])
     if len(stable):
         return Verdict("stable", [_stable_sentence(data, stable, counts)]
-                       + ([f"The other archetypes are not ({rest}): read their outcome differences as "
+                       + ([f"The other archetypes are not stable ({rest}): read their outcome differences as "
                            "description."] if rest else []))
     return Verdict("not stable", _no_stable_sentences(data, st, rest))
 
