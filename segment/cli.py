@@ -43,6 +43,7 @@ def _dotted_overrides(extra: list[str]) -> dict:
 def _cmd_run(args, extra) -> int:
     from .config import load_config
     from .experiment import run_experiment
+    from .report import summary_lines
     from .sweep import run_sweep
 
     overrides = _dotted_overrides(extra)
@@ -65,7 +66,7 @@ def _cmd_run(args, extra) -> int:
         print(f"Sweep written to {os.path.relpath(sweep.path)}")
         return 0
     run = run_experiment(config, quiet=args.quiet, command=command, resume=args.resume)
-    for line in run.summary:
+    for line in summary_lines(run.path):
         print(line)
     print(f"Run written to {os.path.relpath(run.path)}")
     return 0

@@ -36,6 +36,8 @@ def test_run_writes_a_complete_run_directory(make_study, capsys):
     assert all(s["wall_seconds"] >= 0 and s["peak_rss_mib"] > 0 for s in manifest["stages"])
     assert manifest["model"]["sha256"] and "numpy" in manifest["packages"]
     assert "Run written to" in out
+    # the answer first: the verdict opens what the command prints
+    assert out.splitlines()[0].startswith("Verdict: Stability was not assessed")
     # nothing half-written is left beside it
     assert not [p for p in (experiment.parent / "runs").rglob(".*incomplete")]
 

@@ -17,8 +17,8 @@ import pytest
 from segment.cli import main
 from segment.errors import SegmentError
 from segment.experiment import run_experiment
-from segment.report import (figures, load_run_data, render_run_dir, render_summary_html,
-                            suppress_small_cells)
+from segment.report import (RunData, figures, group_warnings, load_run_data, render_run_dir,
+                            render_summary_html, summary_lines, suppress_small_cells, verdict)
 from segment.report._summary import SECTIONS
 from segment.synthetic import experiment_toml, planted_cohort
 
@@ -31,6 +31,10 @@ IDENTIFIER_BLOCKS = (
     '\n[[column]]\ncolumn = "email"\nname = "email"\nrole = "identifier"\n'
 )
 TIME_RE = re.compile(r"<time[^>]*>.*?</time>")
+#: Page heights (px, 1280 px wide headless Chromium) of the reports of ``run_dir`` and of its copy with
+#: made-up stability, measured before the detail tables were folded behind <details>; the report must
+#: now be at most half as tall.
+OLD_PAGE_HEIGHT = {"report.png": 14277, "report_stability.png": 14930}
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +228,7 @@ def test_report_in_a_real_browser(run_dir, tmp_path):
             "--disable-sync", "--no-first-run"])
         try:
             for folder, shot in ((run_dir, "report.png"), (stab, "report_stability.png")):
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
                 errors = []
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
@@ -246,6 +250,20 @@ def test_report_in_a_real_browser(run_dir, tmp_path):
                 for sid, _ in SECTIONS:
                     assert page.locator(f"section#{sid}").count() == 1, sid
                     assert page.locator(f"section#{sid} h2").is_visible()
+                # the first screen answers the question: the verdict and the archetype table
+                for selector in ("section#summary #verdict", "section#summary figure.archetypes"):
+                    box = page.locator(selector).bounding_box()
+                    assert box and box["height"] > 0 and box["y"] + box["height"] <= 1000, (selector, box)
+                height = page.evaluate("document.documentElement.scrollHeight")
+                assert height <= OLD_PAGE_HEIGHT[shot] / 2, (shot, height)
+                # printed, every folded table is shown and the navigation is not
+                folded = "section#data details figure"
+                assert not page.locator(folded).first.evaluate("e => e.checkVisibility()")
+                page.emulate_media(media="print")
+                assert page.locator(folded).first.evaluate("e => e.checkVisibility()")
+                assert page.evaluate("getComputedStyle(document.querySelector('nav')).display") == "none"
+                assert page.evaluate("document.documentElement.scrollHeight") > height
+                page.emulate_media(media="screen")
                 page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
                 page.close()
         finally:
@@ -283,3 +301,111 @@ def test_methods_paragraph_states_defaults_and_the_null_reference_as_built():
     text = " ".join(methods_paragraphs(config, {"profile": {"uncertainty_methods": ["gmm"]}}))
     assert "2 structure-free cohort(s)" in text and "resampled 10 times" in text
     assert "carried into the archetype means" in text
+
+
+# --------------------------------------------------------------------------
+# the answer first
+
+def _fake_run(verdicts, *, structure=None, resamples=20, sizes=None, names=None) -> RunData:
+    """Tables of an HDBSCAN-only run: archetypes 0, 1, 2 plus noise, with made-up stability."""
+    sizes = sizes or {-1: 30, 0: 60, 1: 45, 2: 82}
+    names = names or {0: "calm readers", 1: "night scrollers", 2: "busy posters"}
+    arch = pd.DataFrame({"method": "hdbscan", "archetype": list(sizes),
+                         "group": ["noise" if a == -1 else "archetype" for a in sizes], "n": list(sizes.values())})
+    arch["share"] = arch["n"] / arch["n"].sum()
+    arch["name"] = [names.get(a, "noise") for a in sizes]
+    arch["draft_name"] = arch["name"]
+    tables = {"archetype_sizes": arch[["method", "archetype", "group", "n", "share"]], "archetypes": arch}
+    if resamples:
+        tables["stability"] = pd.DataFrame({
+            "method": "hdbscan", "archetype": [0, 1, 2], "n": [sizes[a] for a in (0, 1, 2)],
+            "mean_jaccard": [0.91, 0.88, 0.55], "null_reference": 0.64, "p_value": [0.01, 0.02, 0.9],
+            "verdict": verdicts})
+    if structure is not None:
+        tables["structure_test"] = pd.DataFrame({
+            "method": ["hdbscan"], "observed": [structure[0]], "null_q95": [structure[1]],
+            "p_value": [structure[2]], "reject": [structure[2] <= 0.05]})
+    return RunData(tables=tables, metrics={"stability": {"resamples": resamples}},
+                   manifest={"config": {"report": {"min_cell": 10}}})
+
+
+def test_verdict_names_the_stable_archetypes_with_their_numbers():
+    found = verdict(_fake_run(["stable", "stable", "weak"], structure=(0.91, 0.66, 0.01)))
+    assert found.status == "stable" and len(found.sentences) == 2
+    assert found.sentences[0].startswith("Two of the 3 HDBSCAN archetypes are stable under resampling and more "
+                                         "reproducible than structure-free data of the same shape")
+    assert "archetype 0 “calm readers” (n = 60, mean Jaccard 0.91 against 0.64" in found.text
+    assert "archetype 1 “night scrollers” (n = 45, mean Jaccard 0.88" in found.text
+    assert "busy posters" not in found.text and "HDBSCAN: 1 weak" in found.sentences[1]
+
+
+def test_verdict_shows_no_size_below_min_cell():
+    # archetype 1 has 8 respondents: its size is hidden, and so is the noise (30), the next smallest,
+    # which would give the 8 back from the number analysed; its name (built from its means) is not shown
+    data = _fake_run(["stable", "stable", "weak"], sizes={-1: 30, 0: 60, 1: 8, 2: 82})
+    text = verdict(data).text
+    assert "archetype 1 (n = <10," in text and "n = 8" not in text and "night scrollers" not in text
+    assert "archetype 0 “calm readers” (n = 60," in text
+
+
+def test_verdict_without_stable_archetypes_says_continuum():
+    found = verdict(_fake_run(["borderline", "weak", "dissolved"], structure=(0.55, 0.86, 0.869)))
+    assert found.status == "not stable"
+    assert found.sentences == [
+        "No archetype in this cohort is more reproducible than structure-free data of the same shape (best "
+        "archetype's mean Jaccard against the 95th percentile of structure-free cohorts: HDBSCAN 0.55 against "
+        "0.86, p = 0.869); the outcome differences below describe slices of a continuum, not distinct groups.",
+        "Verdicts: HDBSCAN: 1 borderline, 1 weak, 1 dissolved."]
+    # the best archetype beats structure-free data, but none reaches the stable threshold
+    text = verdict(_fake_run(["weak", "weak", "dissolved"], structure=(0.72, 0.60, 0.01))).text
+    assert text.startswith("No archetype in this cohort is stable under resampling although the best archetype "
+                           "of HDBSCAN is more reproducible than structure-free data (HDBSCAN 0.72 against 0.60, "
+                           "p = 0.010)")
+
+
+def test_verdict_without_resampling_says_descriptive():
+    found = verdict(_fake_run(None, resamples=0))
+    assert found.status == "not assessed"
+    assert "descriptive" in found.text and "(HDBSCAN 3)" in found.text and "stable" not in found.text
+
+
+def test_repeated_warnings_become_one_line_each():
+    lines = [f"{m}, {o}: {n} respondent(s) with a missing covariate left out of the adjusted model."
+             for m in ("hdbscan", "gmm", "kmeans") for o, n in (("anxiety", 3), ("depression", 3), ("sleep", 4))]
+    lines += [f"kmeans, {o}: the features explain as much of {o} without clusters (OLS R² {r:.2f}) as the 6 "
+              f"archetypes do (η² {e:.2f}): the archetype differences may be slices of a continuum."
+              for o, r, e in (("anxiety", 0.42, 0.34), ("sleep", 0.20, 0.12))]
+    lines += ["481 respondents in the cohort; 481 analysed, 0 excluded.",
+              "481 respondents in the cohort; 481 analysed, 0 excluded.",
+              "gmm, anxiety (all assigned): fewer than two archetypes; no omnibus tests for this outcome.",
+              "gmm, sleep (all assigned): fewer than two archetypes; no omnibus tests for this outcome."]
+    assert group_warnings(lines) == [
+        "hdbscan (anxiety, depression, sleep): 3 / 3 / 4 respondent(s) with a missing covariate left out of the "
+        "adjusted model.",
+        "gmm (anxiety, depression, sleep): 3 / 3 / 4 respondent(s) with a missing covariate left out of the "
+        "adjusted model.",
+        "kmeans (anxiety, depression, sleep): 3 / 3 / 4 respondent(s) with a missing covariate left out of the "
+        "adjusted model.",
+        "kmeans (anxiety, sleep): the features explain as much of each without clusters (OLS R² 0.42 / 0.20) as "
+        "the 6 archetypes do (η² 0.34 / 0.12): the archetype differences may be slices of a continuum.",
+        "481 respondents in the cohort; 481 analysed, 0 excluded.",
+        "gmm (anxiety, sleep; all assigned): fewer than two archetypes; no omnibus tests for this outcome."]
+    # a line with one item keeps its own wording
+    assert group_warnings(["gmm, sleep: 4 left out."]) == ["gmm, sleep: 4 left out."]
+
+
+def test_summary_opens_with_the_verdict_then_the_archetypes_then_the_warnings(run_dir):
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    summary = html[html.index('id="summary"'):html.index('id="data"')]
+    data = load_run_data(run_dir)
+    assert verdict(data).sentences[0] in summary
+    assert (summary.index('id="verdict"') < summary.index("Archetypes found by each method")
+            < summary.index("Notes and warnings"))
+    # the detail tables are folded away
+    assert "<details" not in summary
+    for caption in ("<figcaption>Missing answers per item", "<figcaption>Internal validity indices",
+                    "<figcaption>Gaussian mixture model selection", "<dt>numpy</dt>", "<pre>[experiment]"):
+        before = html[:html.index(caption)]
+        assert before.rfind("<details") > before.rfind("</details>"), caption
+    lines = summary_lines(run_dir)
+    assert lines[0] == f"Verdict: {verdict(data).text}" and len(lines) > 1

@@ -20,6 +20,7 @@ from ._data import RunData, is_run_dir, load_run_data
 from ._render import render_html, render_run, render_run_dir, render_summary_html
 from ._summary import build_summary
 from ._suppress import suppress_small_cells
+from ._verdict import Verdict, group_warnings, summary_lines, verdict
 
 __all__ = [
     "render_run",
@@ -27,6 +28,10 @@ __all__ = [
     "render_summary_html",
     "render_html",
     "build_summary",
+    "verdict",
+    "Verdict",
+    "group_warnings",
+    "summary_lines",
     "suppress_small_cells",
     "load_run_data",
     "is_run_dir",

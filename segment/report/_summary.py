@@ -14,6 +14,8 @@ from ._data import METHOD_LABELS, RunData
 from ._methods import methods_paragraphs, references
 from ._suppress import (group_sizes_below, hidden_sizes, small_cell_mask, suppress_small_cells,
                         suppressed_label, withhold_small_groups)
+from ._verdict import group_warnings, stability_assessed
+from ._verdict import verdict as run_verdict
 
 SECTIONS = (
     ("summary", "Summary"), ("data", "Data"), ("model-selection", "Model selection"),
@@ -31,17 +33,6 @@ _EFFECT_LABELS = {"eta_squared": "η²", "omega_squared": "ω²", "omega_squared
 def label(a) -> str:
     a = int(a)
     return "noise" if a == -1 else f"archetype {a}"
-
-
-def stability_assessed(data: RunData) -> bool:
-    """Whether the run holds stability results (``stability.csv`` and resamples > 0)."""
-    st = data.metrics.get("stability") or {}
-    resamples = st.get("resamples", (data.config.get("stability") or {}).get("resamples", 0))
-    try:
-        resamples = int(resamples or 0)
-    except (TypeError, ValueError):
-        resamples = 0
-    return data.has("stability") and resamples > 0
 
 
 def _size_text(n, min_cell: int, hidden: bool) -> str:
@@ -123,7 +114,10 @@ def _summary_section(data: RunData, verdicts: dict) -> dict:
                            f"no statistic of an archetype smaller than {mc} is shown.")
     cohort = data.metrics.get("cohort", {}) or {}
     excl = cohort.get("excluded_by_reason", {}) or {}
-    return {"sentences": list(data.metrics.get("summary", []) or []), "methods": table,
+    found = run_verdict(data)
+    return {"verdict": found.sentences, "verdict_status": found.status,
+            "verdict_class": {"stable": "ok", "not stable": "bad"}.get(found.status, "warn"),
+            "sentences": group_warnings(data.metrics.get("summary", []) or []), "methods": table,
             "cohort": cohort, "excluded": [{"reason": k, "n": fmt.integer(v)} for k, v in excl.items()],
             "assessed": stability_assessed(data)}
 
