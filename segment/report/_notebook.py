@@ -133,7 +133,7 @@ def summary_html(*, stability, structure, counts: dict, notes, facts: str = "") 
         verdicts = stability.loc[stability["method"] == method, "verdict"].astype(str) if len(stability) else []
         tally = pd.Series(verdicts, dtype=str).value_counts()
         rows.append({"method": _label(method), "archetypes": int(n),
-                     "stability": ", ".join(f"{k} {v}" for v, k in tally.items()) or "not assessed"})
+                     "stability": ", ".join(f"{n} {v}" for v, n in tally.items()) or "not assessed"})
     if rows:
         parts.append(pd.DataFrame(rows).to_html(index=False, border=0))
     line = structure_line(structure)
