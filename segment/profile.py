@@ -39,7 +39,6 @@ Fallbacks (an archetype left out, a covariate dropped, ...) are reported in
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -205,22 +204,15 @@ class ArchetypeProfiles:
     warnings: list[str] = field(default_factory=list)
 
     def _repr_html_(self) -> str:
-        """Short HTML summary (archetypes and omnibus tests) for notebooks."""
-        parts = ['<div class="segment-archetype-profiles">', "<h4>Archetypes</h4>"]
-        if len(self.archetypes):
-            parts.append(self.archetypes.to_html(index=False))
-        else:
-            parts.append("<p>No archetypes.</p>")
-        parts.append("<h4>Omnibus tests</h4>")
+        """Verdict-first summary, then the omnibus tests, for notebooks."""
+        from .report._notebook import profiles_summary_html
+
+        parts = ['<div class="segment-archetype-profiles">', profiles_summary_html(self), "<h4>Omnibus tests</h4>"]
         if len(self.tests):
             parts.append(self.tests.to_html(index=False))
         else:
             parts.append("<p>No omnibus tests (fewer than two archetypes "
                          "with at least two members).</p>")
-        if self.warnings:
-            parts.append("<h4>Warnings</h4><ul>")
-            parts.extend(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-            parts.append("</ul>")
         parts.append("</div>")
         return "\n".join(parts)
 

@@ -637,10 +637,9 @@ class StabilityResult:
                 "null_reference": self.null_reference, "structure_test": self.structure_test}
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from .report._notebook import stability_summary_html
 
-        items = "".join(f"<li>{escape(s)}</li>" for s in self.summary)
-        return f"<ul>{items}</ul>" + self.stability.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+        return stability_summary_html(self)
 
 
 def _original_labels(seg, fixed_labels=None) -> dict:

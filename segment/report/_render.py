@@ -12,6 +12,7 @@ from matplotlib.colors import to_hex
 
 from ..errors import SegmentError
 from ._data import PER_RESPONDENT, RunData, load_run_data, run_data_from
+from ._notebook import run_summary_html
 from ._summary import build_summary
 
 REPORT_FILE = "report.html"
@@ -160,7 +161,8 @@ def missing_files(data: RunData) -> list[str]:
 
 
 def render_summary_html(run) -> str:
-    """The notebook view of a run: its summary and the outcome tables (no figures).
+    """The notebook view of a run: the verdict first, then the archetypes of each
+    method with their stability verdicts, the test of structure and the notes.
 
     Parameters
     ----------
@@ -171,5 +173,4 @@ def render_summary_html(run) -> str:
     str
         An HTML fragment.
     """
-    data = run_data_from(run)
-    return render_html(build_summary(data, figures=False), fragment=True)
+    return run_summary_html(run_data_from(run))
