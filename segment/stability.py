@@ -503,6 +503,7 @@ class _Dask:
         def submit(args):
             ctx, rest = args[0], args[1:]
             if id(ctx) not in scattered or scattered[id(ctx)].status != "finished":
+                self._wait_for_a_worker()
                 scattered[id(ctx)] = self.client.scatter(ctx, broadcast=True)
             fut = self.client.submit(fn, scattered[id(ctx)], *rest, pure=False)
             pending[fut.key] = (fut, args)
@@ -530,6 +531,16 @@ class _Dask:
         except BaseException:
             self.client.cancel([f for f, _ in pending.values()])
             raise
+
+    def _wait_for_a_worker(self):
+        """Wait, saying so, while no worker is connected (batch jobs may still
+        be queued); Ctrl-C stops the wait."""
+        try:
+            self.client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT)
+        except TimeoutError:
+            print(f"segment: no worker is connected to {self.name}; waiting for one "
+                  "(start workers with: dask worker ADDRESS).", file=sys.stderr, flush=True)
+            self.client.wait_for_workers(1)
 
     def close(self):
         try:
