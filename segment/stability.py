@@ -460,6 +460,8 @@ class _no_interrupt:
 
 
 class _Dask:
+    RESUBMISSIONS = 3
+
     def __init__(self, scheduler: str, n_jobs: int):
         try:
             from distributed import Client, LocalCluster
@@ -487,26 +489,62 @@ class _Dask:
             self.name = f"the dask cluster at {scheduler}"
 
     def run(self, fn, tasks, on_result):
-        from distributed import as_completed
+        """Run the tasks; a task whose worker died under it is submitted again.
 
-        ctx_cache = {}
+        The scheduler itself reruns a task whose worker was lost, up to its
+        ``distributed.scheduler.allowed-failures`` times, then fails it with
+        ``KilledWorker``; a task whose scattered context was lost with every
+        worker holding it is cancelled.  Both are resubmitted here, up to
+        ``RESUBMISSIONS`` times per task (a refit that kills every worker it
+        runs on, e.g. out of memory, is an error).
+        """
+        from concurrent.futures import CancelledError
+
+        from distributed import KilledWorker, as_completed
+
+        scattered, pending, lost = {}, {}, {}
 
         def submit(args):
             ctx, rest = args[0], args[1:]
-            if id(ctx) not in ctx_cache:
-                ctx_cache[id(ctx)] = self.client.scatter(ctx, broadcast=True)
-            return self.client.submit(fn, ctx_cache[id(ctx)], *rest, pure=False)
+            if id(ctx) not in scattered or scattered[id(ctx)].status != "finished":
+                self._wait_for_a_worker()
+                scattered[id(ctx)] = self.client.scatter(ctx, broadcast=True)
+            fut = self.client.submit(fn, scattered[id(ctx)], *rest, pure=False)
+            pending[fut.key] = (fut, args)
+            return fut
 
-        futures = [submit(a) for a in tasks]
-        ac = as_completed(futures)
+        ac = as_completed([submit(a) for a in tasks])
         try:
             for fut in ac:
-                res = fut.result()
-                for args in on_result(res) or []:
+                _, args = pending.pop(fut.key)
+                try:
+                    res = fut.result()
+                except (KilledWorker, CancelledError) as exc:
+                    kind, c, b = args[1:4]
+                    lost[kind, c, b] = lost.get((kind, c, b), 0) + 1
+                    if lost[kind, c, b] > self.RESUBMISSIONS:
+                        what = {"resample": f"resample {b}", "null": f"resample {b} of null cohort {c}",
+                                "null_fit": f"the fit of null cohort {c}"}[kind]
+                        raise SegmentError(
+                            f"the dask workers running {what} died {lost[kind, c, b]} times "
+                            f"({type(exc).__name__}); see the workers' logs, e.g. for a memory limit.") from None
                     ac.add(submit(args))
+                    continue
+                for new in on_result(res) or []:
+                    ac.add(submit(new))
         except BaseException:
-            self.client.cancel(futures)
+            self.client.cancel([f for f, _ in pending.values()])
             raise
+
+    def _wait_for_a_worker(self):
+        """Wait, saying so, while no worker is connected (batch jobs may still
+        be queued); Ctrl-C stops the wait."""
+        try:
+            self.client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT)
+        except TimeoutError:
+            print(f"segment: no worker is connected to {self.name}; waiting for one "
+                  "(start workers with: dask worker ADDRESS).", file=sys.stderr, flush=True)
+            self.client.wait_for_workers(1)
 
     def close(self):
         try:
