@@ -31,7 +31,8 @@ def _num(v, digits: int = 2) -> str:
 
 
 def verdict_sentence(stability: pd.DataFrame, structure: pd.DataFrame, counts: dict) -> str:
-    """One or two sentences answering "are there archetypes here?".
+    """One or two sentences answering "are there archetypes here?" for a result
+    that is not a whole run (a run uses :func:`segment.report.verdict`).
 
     Parameters
     ----------
@@ -120,12 +121,13 @@ def group_notes(sentences) -> list[str]:
     return out
 
 
-def summary_html(*, stability, structure, counts: dict, notes, facts: str = "") -> str:
-    """The verdict-first HTML fragment (see :func:`verdict_sentence`)."""
+def summary_html(*, stability, structure, counts: dict, notes, facts: str = "", headline: str = "") -> str:
+    """The verdict-first HTML fragment; ``headline`` is the verdict (by default
+    :func:`verdict_sentence` of the tables given)."""
     stability = stability if stability is not None else pd.DataFrame()
     structure = structure if structure is not None else pd.DataFrame()
-    parts = ['<div class="segment-summary" id="summary">',
-             f"<p><strong>{escape(verdict_sentence(stability, structure, counts))}</strong></p>"]
+    headline = headline or verdict_sentence(stability, structure, counts)
+    parts = ['<div class="segment-summary" id="summary">', f"<p><strong>{escape(headline)}</strong></p>"]
     if facts:
         parts.append(f"<p>{escape(facts)}</p>")
     rows = []
@@ -175,8 +177,12 @@ def run_summary_html(data) -> str:
     if cohort.get("n") is not None:
         facts = f"{cohort.get('title') or cohort.get('name', 'Cohort')}: {cohort.get('n_analysed', cohort['n'])} " \
                 "respondents analysed."
+    # a run says what its report says: the report's verdict, with small groups withheld
+    from ._verdict import verdict
+
     return summary_html(stability=data.table("stability"), structure=data.table("structure_test"),
-                        counts=counts, notes=data.metrics.get("summary") or [], facts=facts)
+                        counts=counts, notes=data.metrics.get("summary") or [], facts=facts,
+                        headline=verdict(data).text)
 
 
 def stability_summary_html(result) -> str:
