@@ -78,12 +78,6 @@ def render(f: dict) -> str:
               "[`docs/bundled.json`](docs/bundled.json), written by `python bench/bundled.py`.)")
 
 
-def rewrite_readme(text: str, paragraph: str) -> str:
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{paragraph}\n{END}{tail}"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from", dest="run_dir", type=Path, help="an existing run of experiments/smmh.toml")
@@ -95,7 +89,10 @@ def main(argv=None) -> int:
         run_dir = run_experiment(ROOT / "experiments" / "smmh.toml", quiet=False).path
     f = figures(Path(run_dir))
     FIGURES.write_text(json.dumps(f, indent=2) + "\n", encoding="utf-8")
-    README.write_text(rewrite_readme(README.read_text(encoding="utf-8"), render(f)), encoding="utf-8")
+    from calibrate import rewrite_block
+
+    README.write_text(rewrite_block(README.read_text(encoding="utf-8"), render(f) + "\n", START, END),
+                      encoding="utf-8")
     print(render(f))
     return 0
 

@@ -336,11 +336,11 @@ def consistency_table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rewrite_block(text: str, block: str) -> str:
-    """``text`` with the generated block between the calibration markers replaced."""
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{block}{END}{tail}"
+def rewrite_block(text: str, block: str, start: str = START, end: str = END) -> str:
+    """``text`` with the generated block between the markers ``start`` and ``end`` replaced."""
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}{end}{tail}"
 
 
 def main(argv=None) -> int:

@@ -43,3 +43,16 @@ def run_dirs(experiment: Path) -> list[Path]:
 def all_entries(experiment: Path) -> list[Path]:
     root = experiment.parent / "runs"
     return sorted(root.rglob("*")) if root.exists() else []
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll ``predicate`` until it returns something truthy (returned), or fail after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")

@@ -9,13 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from segment.synthetic import experiment_toml, planted_cohort
+
+from conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 STABILITY = "\n[stability]\nresamples = 10\nnull_cohorts = 3\nnull_resamples = 2\n"
@@ -34,15 +35,6 @@ def _env(**extra) -> dict:
     """The workers import this checkout's ``segment``, as the client does."""
     return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 class Cluster:
@@ -195,7 +187,7 @@ def test_run_on_a_cluster_equals_the_run_in_process(reference, cluster, tmp_path
     c = cluster(workers=False)
     proc = _segment_run(_copy(experiment, tmp_path / "study"), "--scheduler", c.address)
     try:
-        _wait_for(lambda: "waiting for one" in _stderr(proc) or proc.poll() is not None, RUN_TIMEOUT,
+        wait_for(lambda: "waiting for one" in _stderr(proc) or proc.poll() is not None, RUN_TIMEOUT,
                   "the run to wait for a worker")
         assert proc.poll() is None, _stderr(proc)
         assert f"no worker is connected to the dask cluster at {c.address}" in _stderr(proc)
@@ -224,10 +216,10 @@ def test_a_worker_killed_mid_run_changes_nothing(reference, cluster, tmp_path):
         study = _copy(experiment, tmp_path / "study")
         proc = _segment_run(study, "--scheduler", c.address)
         try:
-            _wait_for(lambda: list((study.parent / "runs").glob("*/.*.incomplete/work/checkpoints/*.npz"))
+            wait_for(lambda: list((study.parent / "runs").glob("*/.*.incomplete/work/checkpoints/*.npz"))
                       or proc.poll() is not None, RUN_TIMEOUT, "a first finished refit")
             assert proc.poll() is None, "the run finished before a worker could be killed"
-            busy = _wait_for(lambda: [a for a, keys in client.processing().items() if keys], 30,
+            busy = wait_for(lambda: [a for a, keys in client.processing().items() if keys], 30,
                              "a worker running a refit")
             victim = next(w for w in c.workers if w.pid == pgid[busy[0]])
             os.killpg(victim.pid, signal.SIGKILL)

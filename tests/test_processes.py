@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 STABILITY = "\n[stability]\nresamples = 40\nnull_resamples = 4\nn_jobs = 2\n"
 
@@ -41,15 +43,6 @@ def _alive(pids) -> list[int]:
     return alive
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
 
 class Run:
     """``segment run`` in its own process group, killed with everything it
@@ -67,7 +60,7 @@ class Run:
             self.seen.update(_children(self.proc.pid))
             return sorted(folder.glob("**/checkpoints/resample_*.npz"))
 
-        return _wait_for(found, timeout, "a first finished resample")[0]
+        return wait_for(found, timeout, "a first finished resample")[0]
 
     def workers(self) -> list[int]:
         self.seen.update(_children(self.proc.pid))
@@ -118,7 +111,7 @@ def test_ctrl_c_with_two_workers_exits_130_promptly_and_leaves_no_process(make_s
     assert run.proc.returncode == 130, err
     assert "Traceback" not in err and "Warning" not in err, err
     assert "--resume" in err and ".incomplete" in err
-    _wait_for(lambda: not _alive(workers), 5, "the worker processes to end")
+    wait_for(lambda: not _alive(workers), 5, "the worker processes to end")
 
 
 def test_ctrl_c_to_the_main_process_alone_stops_its_workers(make_study, started):
@@ -133,7 +126,7 @@ def test_ctrl_c_to_the_main_process_alone_stops_its_workers(make_study, started)
         pytest.fail("segment run still running 10 s after SIGINT")
     assert run.proc.returncode == 130, err
     assert "Traceback" not in err, err
-    _wait_for(lambda: not _alive(workers), 5, "the worker processes to end")
+    wait_for(lambda: not _alive(workers), 5, "the worker processes to end")
 
 
 def test_workers_end_when_the_main_process_is_killed(make_study, started):
@@ -144,4 +137,4 @@ def test_workers_end_when_the_main_process_is_killed(make_study, started):
     assert len(workers) >= 2
     run.proc.send_signal(signal.SIGKILL)
     run.communicate(timeout=10)
-    _wait_for(lambda: not _alive(workers), 30, f"workers {_alive(workers)} to end after their parent was killed")
+    wait_for(lambda: not _alive(workers), 30, f"workers {_alive(workers)} to end after their parent was killed")
