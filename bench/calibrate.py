@@ -98,12 +98,64 @@ def evaluate(scenario, seed: int, resamples: int, overrides: dict | None = None)
             warnings.simplefilter("ignore")
             run = run_experiment(folder / "experiment.toml", overrides=overrides, quiet=True, write=True)
         row = score(run, truth_cohort)
+        row.update(ceiling(truth_cohort, folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     row.update(cell=scenario.label, seed=seed, n=scenario.n, kind=scenario.kind, separation=scenario.separation,
                random_share=scenario.random_share, planted_k=scenario.k, resamples=resamples,
                seconds=time.perf_counter() - started)
     return row
+
+
+def ceiling(truth_cohort, folder: Path) -> dict:
+    """What the answers allow: the nearest planted pair's Mahalanobis distance in
+    the encoded answers the methods see, and the ARI of linear discriminant
+    analysis fitted with the truth (in sample), which no unsupervised method
+    can be expected to beat.  Empty for a structure-free control."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.metrics import adjusted_rand_score
+
+    from segment.codebook import load_codebook
+    from segment.cohort import load_cohort
+    from segment.features import encoder_for
+
+    truth = np.asarray(truth_cohort.truth)
+    if truth.max() <= 0:
+        return {}
+    csv, book = truth_cohort.write(folder, "ceiling")
+    cohort = load_cohort(csv, load_codebook(book))
+    X = encoder_for(cohort.features, cohort.codebook).fit_transform(cohort.features)
+    planted = truth >= 0
+    X, t = X[planted], truth[planted]
+    k = t.max() + 1
+    means = np.array([X[t == a].mean(axis=0) for a in range(k)])
+    within = sum(np.cov(X[t == a].T) * (np.sum(t == a) - 1) for a in range(k)) / (len(t) - k)
+    inv = np.linalg.pinv(within)
+    separation = min(np.sqrt((means[a] - means[b]) @ inv @ (means[a] - means[b]))
+                     for a in range(k) for b in range(a + 1, k))
+    oracle = LinearDiscriminantAnalysis().fit(X, t).predict(X)
+    return {"observed_separation": round(float(separation), 3),
+            "oracle_ari": round(float(adjusted_rand_score(t, oracle)), 4)}
+
+
+def backfill_ceiling(path: Path) -> None:
+    """Add :func:`ceiling` to result lines that lack it (it depends on the cohort only)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = []
+    for line in lines:
+        rec = json.loads(line)
+        if "error" not in rec and rec.get("kind") == "archetypes" and "oracle_ari" not in rec:
+            from segment.scenarios import make_cohort
+
+            folder = Path(tempfile.mkdtemp(prefix="segment-ceiling-"))
+            try:
+                rec.update(ceiling(make_cohort(cells()[rec["cell"]][0], rec["seed"]), folder))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        out.append(json.dumps(rec, default=float))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def _planted_matches(truth: np.ndarray, labels: np.ndarray) -> dict:
@@ -231,6 +283,11 @@ def _rate(num, den):
     return f"{num}/{den} ({num / den:.0%})" if den else "–"
 
 
+def _median(recs, key) -> str:
+    values = [r[key] for r in recs if key in r]
+    return f"{np.median(values):.2f}" if values else "–"
+
+
 def table(path: Path) -> str:
     """The calibration tables as Markdown."""
     recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -241,10 +298,10 @@ def table(path: Path) -> str:
         by_cell.setdefault(r["cell"], []).append(r)
     order = [c for c in cells() if c in by_cell]
     lines = ["### Planted archetypes", "",
-             "| cell | seeds | method | median ARI | k found (median) | k = planted | planted archetypes "
+             "| cell | seeds | observed separation (median) | ARI ceiling (median) | method | median ARI | k found (median) | k = planted | planted archetypes "
              "called stable | HDBSCAN random responders in noise | equal pairs rejected | "
              "d ≥ 0.8 pairs found | median s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in order:
         rs = by_cell[c]
         if rs[0]["kind"] != "archetypes":
@@ -254,7 +311,8 @@ def table(path: Path) -> str:
             v = [r[m] for r in rs]
             noise = [x["random_to_noise"] for x in v if "random_to_noise" in x]
             lines.append(
-                f"| {c} | {len(rs)} | {m} | {np.median([x['ari'] for x in v]):.2f} | "
+                f"| {c} | {len(rs)} | {_median(rs, 'observed_separation')} | {_median(rs, 'oracle_ari')} | "
+                f"{m} | {np.median([x['ari'] for x in v]):.2f} | "
                 f"{np.median([x['k'] for x in v]):g} | {_rate(sum(x['k'] == k for x in v), len(v))} | "
                 f"{_rate(sum(x['planted_stable'] for x in v), k * len(v))} | "
                 f"{'–' if not noise else f'{np.mean(noise):.0%}'} | "
@@ -352,6 +410,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/validation.md")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="add the observed separation and the ARI ceiling to results that lack them")
     parser.add_argument("--consistency", nargs=2, metavar=("CELL", "SEED"),
                         help="the verdicts of one cohort over 10 stability seeds, appended to "
                              "bench/consistency.jsonl")
@@ -360,6 +420,9 @@ def main(argv=None) -> int:
         rec = consistency(args.consistency[0], int(args.consistency[1]), 10, args.resamples)
         with CONSISTENCY.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec) + "\n")
+        return 0
+    if args.ceiling:
+        backfill_ceiling(args.results)
         return 0
     if args.table or args.docs:
         text = table(args.results)
