@@ -122,6 +122,10 @@ def test_calibration_slice_scores_a_planted_and_a_structure_free_cohort():
     assert planted["gmm"]["structure_p"] <= 0.5
     # anxiety: archetypes 0 and 2 planted equal, 1 apart by 1.5 SD
     assert planted["gmm"]["large_pairs"] == 2 and planted["gmm"]["large_rejected"] == 2
+    # judged against what the found archetypes hold, too; and the ceiling of what the answers allow
+    assert planted["gmm"]["group_large_pairs"] == 2 and planted["gmm"]["group_large_rejected"] == 2
+    assert planted["gmm"]["group_equal_pairs"] == 7  # anxiety 0 and 2; every pair on depression and sleep
+    assert planted["observed_separation"] > 4 and planted["oracle_ari"] > 0.95
     null = calibrate.evaluate(Scenario(kind="gaussian", n=300), seed=1, resamples=6, overrides=SLICE)
     assert not any(null[m]["any_stable"] for m in calibrate.METHODS)
     assert null["gmm"]["k"] == 1 and null["gmm"]["n_stable"] == 0  # one component: no archetypes
