@@ -12,7 +12,8 @@ resumed at any time.  ``--table`` turns the results into the table of
     python bench/calibrate.py --cells sep4-n600 --seeds 3
     python bench/calibrate.py --docs                   # the table into docs/validation.md
 
-Cells run on a joblib pool of ``--jobs`` processes (each run single threaded);
+Cells run on a joblib pool of ``--jobs`` processes (each run single threaded),
+or with ``--scheduler tcp://host:port`` on a Dask cluster (docs/cluster.md);
 every cell's numbers depend only on its scenario and seed.
 """
 
@@ -73,14 +74,6 @@ n_jobs = 1
 [profile]
 outcomes = ["anxiety", "depression", "sleep"]
 """
-
-
-def run_cell(name: str, seed: int, resamples: int) -> dict:
-    """One cell of the study: what the run said against the truth."""
-    scenario, _, overrides = cells()[name]
-    row = evaluate(scenario, seed, resamples, overrides)
-    row["cell"] = name
-    return row
 
 
 def evaluate(scenario, seed: int, resamples: int, overrides: dict | None = None) -> dict:
@@ -282,28 +275,52 @@ def done_cells(path: Path) -> set:
     return out
 
 
-def run_study(names, seeds, jobs: int, resamples: int, path: Path) -> None:
-    from joblib import Parallel, delayed
+def run_study(names, seeds: int, jobs: int, resamples: int, path: Path, *,
+              scheduler: str | None = None, plan: dict | None = None) -> int:
+    """Run the (cell, seed) pairs not yet in ``path``, appending each result as it comes.
 
-    plan = cells()
+    Cells run on a joblib pool of ``jobs`` processes, or on the Dask cluster at
+    ``scheduler`` (a lost worker's cell is run again elsewhere); every cell's
+    numbers depend only on its scenario and seed, never on where it ran.
+    Returns the number of cells run.
+    """
+    plan = plan or cells()
     todo = [(name, s) for s in range(max(seeds or plan[n][1] for n in names)) for name in names
             if s < (seeds or plan[name][1])]
     finished = done_cells(path)
     todo = [t for t in todo if t not in finished]
     print(f"{len(todo)} cells to run ({len(finished)} already in {path.name})", file=sys.stderr)
-    results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-        delayed(_safe_cell)(name, s, resamples) for name, s in todo)
+    tasks = [(name, plan[name][0], plan[name][2], s, resamples) for name, s in todo]
     with path.open("a", encoding="utf-8") as fh:
-        for i, rec in enumerate(results, 1):
+        for i, rec in enumerate(_results(tasks, jobs, scheduler), 1):
             fh.write(json.dumps(rec, default=float) + "\n")
             fh.flush()
             print(f"[{i}/{len(todo)}] {rec['cell']} seed {rec['seed']}: {rec.get('seconds', 0):.0f} s"
                   + (f" FAILED {rec['error']}" if "error" in rec else ""), file=sys.stderr)
+    return len(todo)
 
 
-def _safe_cell(name, seed, resamples):
+def _results(tasks: list, jobs: int, scheduler: str | None):
+    """The results of ``_safe_cell(*task)`` for every task, in the order they finish."""
+    if scheduler:
+        from dask.distributed import Client, as_completed
+
+        with Client(scheduler, timeout="10s") as client:
+            futures = [client.submit(_safe_cell, *task, pure=False, retries=2) for task in tasks]
+            for future in as_completed(futures):
+                yield future.result()
+        return
+    from joblib import Parallel, delayed
+
+    yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_safe_cell)(*task) for task in tasks)
+
+
+def _safe_cell(name, scenario, overrides, seed, resamples):
+    """One cell of the study: what the run said against the truth (a failure is recorded, not raised)."""
     try:
-        return run_cell(name, seed, resamples)
+        row = evaluate(scenario, seed, resamples, overrides)
+        row["cell"] = name
+        return row
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the study goes on
         return {"cell": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
@@ -444,6 +461,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", nargs="*", help="cells to run (default: all)")
     parser.add_argument("--seeds", type=int, default=0, help="seeds per cell (default: the study's)")
     parser.add_argument("--jobs", type=int, default=2, help="cells run at once")
+    parser.add_argument("--scheduler", help="run the cells on this Dask scheduler (tcp://host:port) instead")
     parser.add_argument("--resamples", type=int, default=20, help="stability resamples per run")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
@@ -474,7 +492,7 @@ def main(argv=None) -> int:
     unknown = [c for c in names if c not in cells()]
     if unknown:
         parser.error(f"unknown cell(s) {unknown}; known: {', '.join(cells())}")
-    run_study(names, args.seeds, args.jobs, args.resamples, args.results)
+    run_study(names, args.seeds, args.jobs, args.resamples, args.results, scheduler=args.scheduler)
     return 0
 
 

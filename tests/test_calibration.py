@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -129,3 +130,20 @@ def test_calibration_slice_scores_a_planted_and_a_structure_free_cohort():
     null = calibrate.evaluate(Scenario(kind="gaussian", n=300), seed=1, resamples=6, overrides=SLICE)
     assert not any(null[m]["any_stable"] for m in calibrate.METHODS)
     assert null["gmm"]["k"] == 1 and null["gmm"]["n_stable"] == 0  # one component: no archetypes
+
+
+def test_study_runs_its_cells_on_dask_as_on_joblib_and_resumes(tmp_path):
+    from dask.distributed import LocalCluster
+
+    tiny = Scenario(n=200, separation=8.0, shares=(0.6, 0.4), outcome_means=((0.0, 1.0),))
+    plan = {"tiny": (tiny, 1, SLICE)}
+    on_joblib, on_dask = tmp_path / "joblib.jsonl", tmp_path / "dask.jsonl"
+    assert calibrate.run_study(["tiny"], 1, 1, 4, on_joblib, plan=plan) == 1
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert calibrate.run_study(["tiny"], 1, 1, 4, on_dask, plan=plan, scheduler=cluster.scheduler_address) == 1
+        # a finished cell is not run again
+        assert calibrate.run_study(["tiny"], 1, 1, 4, on_dask, plan=plan, scheduler=cluster.scheduler_address) == 0
+    a, b = (json.loads(p.read_text()) for p in (on_joblib, on_dask))
+    assert "error" not in a and a["gmm"]["ari"] > 0.9
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
