@@ -119,10 +119,17 @@ class TruthCohort(SyntheticCohort):
         Planted mean of every outcome per planted archetype (SD units);
         empty for a structure-free control.
     scenario : Scenario
+    expected_outcomes : DataFrame
+        Every respondent's expected outcome (SD units) given what was
+        planted: the archetype's mean plus the share of the answers' common
+        factor; the mean of a group of respondents' expected outcomes is the
+        true mean of that group, whatever the group.  Empty for the copula
+        control.
     """
 
     outcome_means: pd.DataFrame = field(default_factory=pd.DataFrame)
     scenario: Scenario | None = None
+    expected_outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _within_covariance(q: int, rho: float) -> np.ndarray:
@@ -242,7 +249,8 @@ def make_cohort(scenario: Scenario, seed: int, *, smmh: Path | None = None) -> T
     frame["age"] = rng.integers(16, 70, n)
     frame["gender"] = rng.choice(["Female", "Male", "F", "M", "Non-binary"], n, p=[0.4, 0.35, 0.1, 0.1, 0.05])
     means = pd.DataFrame(planted, columns=list(OUTCOMES)) if sc.kind == "archetypes" else pd.DataFrame()
-    return TruthCohort(frame, _codebook(L), truth, np.zeros(n), means, sc)
+    expected = pd.DataFrame(mu, columns=list(OUTCOMES))
+    return TruthCohort(frame, _codebook(L), truth, np.zeros(n), means, sc, expected)
 
 
 def _codebook(n_likert: int) -> str:
