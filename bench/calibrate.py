@@ -522,6 +522,14 @@ def consistency_table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def docs_block(results: Path = RESULTS, consistency_path: Path = CONSISTENCY) -> str:
+    """Everything docs/validation.md shows of the study: acceptance, the tables, the consistency study."""
+    text = "### Acceptance\n\n" + acceptance(results, consistency_path) + "\n" + table(results)
+    if consistency_path.exists():
+        text += "\n### The same cohort, ten stability seeds\n\n" + consistency_table(consistency_path)
+    return text
+
+
 def rewrite_block(text: str, block: str, start: str = START, end: str = END) -> str:
     """``text`` with the generated block between the markers ``start`` and ``end`` replaced."""
     head, rest = text.split(start, 1)
@@ -554,9 +562,7 @@ def main(argv=None) -> int:
         backfill_ceiling(args.results)
         return 0
     if args.table or args.docs:
-        text = ("### Acceptance\n\n" + acceptance(args.results, CONSISTENCY) + "\n" + table(args.results))
-        if CONSISTENCY.exists():
-            text += "\n### The same cohort, ten stability seeds\n\n" + consistency_table(CONSISTENCY)
+        text = docs_block(args.results)
         if args.docs:
             DOCS.write_text(rewrite_block(DOCS.read_text(encoding="utf-8"), text), encoding="utf-8")
         sys.stdout.write(text)

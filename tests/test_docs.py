@@ -26,7 +26,7 @@ def test_readme_figures_of_the_bundled_cohort_come_from_its_figures_file():
 
 def test_validation_tables_come_from_the_calibration_results():
     docs = calibrate.DOCS.read_text(encoding="utf-8")
-    assert _block(docs, calibrate.START, calibrate.END) == calibrate.table(calibrate.RESULTS).strip()
+    assert _block(docs, calibrate.START, calibrate.END) == calibrate.docs_block().strip()
 
 
 def test_calibration_table_counts_what_the_results_hold(tmp_path):
