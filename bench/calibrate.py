@@ -474,30 +474,33 @@ CONSISTENCY = ROOT / "bench" / "consistency.jsonl"
 
 def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> dict:
     """One fitted cohort, its stability analysed with ``stability_seeds`` different seeds:
-    the verdict of every archetype under each."""
-    from segment.codebook import load_codebook
-    from segment.cohort import load_cohort
+    the verdict of every archetype under each.  ``name`` is a cell of the study, or
+    ``smmh`` for the bundled cohort as ``experiments/smmh.toml`` analyses it."""
     from segment.config import load_config
-    from segment.experiment import select_features
+    from segment.experiment import load_experiment_cohort, select_features
     from segment.pipeline import fit_segmentation
     from segment.scenarios import make_cohort
     from segment.stability import bootstrap_stability
 
-    scenario, _, overrides = cells()[name]
     folder = Path(tempfile.mkdtemp(prefix="segment-consistency-"))
     try:
-        truth_cohort = make_cohort(scenario, seed)
-        csv, book_path = truth_cohort.write(folder, "cohort")
-        (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=resamples))
-        config = load_config(folder / "experiment.toml", overrides)
-        book = load_codebook(book_path)
-        features, _ = select_features(load_cohort(csv, book), config)
+        settings = {"stability.resamples": resamples, "stability.n_jobs": 1}
+        if name == "smmh":
+            config = load_config(ROOT / "experiments" / "smmh.toml", settings)
+        else:
+            scenario, _, overrides = cells()[name]
+            make_cohort(scenario, seed).write(folder, "cohort")
+            (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=resamples))
+            config = load_config(folder / "experiment.toml", {**overrides, **settings})
+        cohort, _ = load_experiment_cohort(config)
+        features, _ = select_features(cohort, config)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            original = fit_segmentation(features, book, config, np.random.SeedSequence(seed, spawn_key=(0,)))
+            original = fit_segmentation(features, cohort.codebook, config, np.random.SeedSequence(seed, spawn_key=(0,)))
             verdicts: dict = {}
             for s in range(stability_seeds):
-                res = bootstrap_stability(features, book, config, np.random.SeedSequence(seed, spawn_key=(100 + s,)),
+                res = bootstrap_stability(features, cohort.codebook, config,
+                                          np.random.SeedSequence(seed, spawn_key=(100 + s,)),
                                           original=original, n_jobs=1)
                 for r in res.stability.itertuples(index=False):
                     if r.method in METHODS:
