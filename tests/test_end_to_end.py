@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import segment.stability as st
+import segment.checkpoints as checkpoints
 from segment.cli import main
 
 from conftest import SMMH, run_dirs
@@ -25,7 +25,7 @@ def test_interrupted_run_resumes_to_the_same_results(make_study, capsys, monkeyp
         if calls["n"] == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(st, "_after_checkpoint", stop)
+    monkeypatch.setattr(checkpoints, "_after_checkpoint", stop)
     capsys.readouterr()
     assert main(["run", str(experiment), "-q"]) == 130
     err = capsys.readouterr().err
@@ -33,7 +33,7 @@ def test_interrupted_run_resumes_to_the_same_results(make_study, capsys, monkeyp
     (work,) = (experiment.parent / "runs").glob("*/.*.incomplete")
     assert len(list(work.rglob("*.npz"))) >= 3
 
-    monkeypatch.setattr(st, "_after_checkpoint", lambda done, total: None)
+    monkeypatch.setattr(checkpoints, "_after_checkpoint", lambda done, total: None)
     assert main(["run", str(experiment), "-q", "--resume", str(work)]) == 0
     (resumed,) = run_dirs(experiment)
     assert not work.exists()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-import segment.stability as st
+import segment.checkpoints as checkpoints
 from segment import run_experiment
 
 FAST = {"stability.resamples": 4, "stability.null_cohorts": 1, "stability.null_resamples": 2,
@@ -75,7 +75,7 @@ def test_ctrl_c_ends_the_bar_line_before_the_interruption_is_reported(make_study
         if done == 3:
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(st, "_after_checkpoint", press_ctrl_c)
+    monkeypatch.setattr(checkpoints, "_after_checkpoint", press_ctrl_c)
     err = FakeStderr(True)
     monkeypatch.setattr(sys, "stderr", err)
     with pytest.raises(KeyboardInterrupt):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-import segment.stability as st
+import segment.checkpoints as checkpoints
 from segment.cli import main
 from segment.config import load_config
 from segment.experiment import open_run_dir
@@ -71,7 +71,7 @@ def _interrupted_run(experiment, capsys, monkeypatch) -> Path:
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(st, "_after_checkpoint", stop)
+    monkeypatch.setattr(checkpoints, "_after_checkpoint", stop)
     code, _, _ = run_cli(["run", str(experiment), "-q"], capsys)
     monkeypatch.undo()
     assert code == 130

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segment import checkpoints
 from segment import stability as st
 from segment.codebook import load_codebook
 from segment.cohort import load_cohort
@@ -171,13 +172,13 @@ def test_interrupt_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
             raise KeyboardInterrupt
 
     work = tmp_path / "work"
-    monkeypatch.setattr(st, "_after_checkpoint", stop_after_four)
+    monkeypatch.setattr(checkpoints, "_after_checkpoint", stop_after_four)
     with pytest.raises(st.StabilityInterrupted) as info:
         st.bootstrap_stability(features, codebook, cfg, 5, n_jobs=1, workdir=work)
     assert info.value.kept == 4
     assert len(list((work / "checkpoints").glob("*resample_*.npz"))) == 4
 
-    monkeypatch.setattr(st, "_after_checkpoint", lambda done, total: None)
+    monkeypatch.setattr(checkpoints, "_after_checkpoint", lambda done, total: None)
     refits = []
     real = st._fit_one
     monkeypatch.setattr(st, "_fit_one", lambda *a, **k: refits.append(1) or real(*a, **k))

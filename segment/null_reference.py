@@ -1,0 +1,207 @@
+"""The null reference of a stability analysis: structure-free cohorts, and
+the verdicts of the archetypes against them.
+
+A null cohort has the cohort's shape and no clusters (:func:`_permuted`).
+Each is fitted like the cohort and resampled; the mean Jaccard of its best
+archetype, per method, makes up the null reference.  An archetype's verdict
+compares its mean Jaccard with the stability threshold and with that
+reference (:func:`_verdicts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .matching import METHODS, _jaccards, _resample_rows, _summaries
+
+VERDICTS = ("stable", "borderline", "weak", "dissolved", "no reference", "not resampled")
+STRUCTURE_METHODS = ("hdbscan", "gmm", "kmeans")  # the family over which alpha is divided
+
+
+def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "correlated") -> pd.DataFrame:
+    """A structure-free cohort of the same shape: every column is permuted, so
+    every item keeps exactly its answers (and its missing count).
+
+    ``how = "permute"``: each column independently; all relations between
+    items are gone.  ``how = "correlated"``: numeric columns are permuted
+    jointly so that they keep their rank correlations (Iman & Conover, 1982:
+    the ranks follow a multivariate normal with the items' normal-score
+    correlation); a latent continuum survives, clusters do not.  Other
+    columns are permuted independently in both cases.
+    """
+    rng = np.random.default_rng(seed)
+    out = features.copy()
+    n = len(features)
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
+               and features[c].notna().sum() > 2] if how == "correlated" else []
+    for col in features.columns:
+        if col not in numeric:
+            out[col] = features[col].to_numpy()[rng.permutation(n)]
+    if not numeric:
+        return out
+    from scipy.stats import norm, rankdata
+
+    scores = pd.DataFrame({c: norm.ppf((rankdata(features[c], nan_policy="omit") - 0.5)
+                                        / features[c].notna().sum()) for c in numeric},
+                          index=features.index)
+    target = np.array(scores.corr().fillna(0.0).to_numpy(), dtype=float)
+    np.fill_diagonal(target, 1.0)
+    W = rng.standard_normal((n, len(numeric)))
+
+    def draw(R):
+        w, V = np.linalg.eigh(R)
+        return W @ (V * np.sqrt(np.clip(w, 1e-9, None))).T
+
+    # one correction step: ties and discreteness attenuate the correlation the
+    # answers end up with, so aim the normal draws correspondingly higher
+    Z = draw(target)
+    got = np.array(pd.DataFrame(Z).corr(method="spearman").to_numpy(), dtype=float)
+    R = np.clip(2 * target - got, -0.99, 0.99)
+    np.fill_diagonal(R, 1.0)
+    Z = draw(R)
+    for j, col in enumerate(numeric):
+        values = features[col].to_numpy(dtype=float)
+        present = np.isfinite(values)
+        rows = np.sort(rng.permutation(n)[:present.sum()])  # where answers land; the rest stay missing
+        new = np.full(n, np.nan)
+        order = rows[np.argsort(Z[rows, j], kind="stable")]
+        new[order] = np.sort(values[present])
+        out[col] = new.astype(features[col].dtype) if present.all() else new
+    return out
+
+
+@dataclass
+class _NullRuns:
+    """What the null cohorts of an analysis gave.
+
+    Attributes
+    ----------
+    reference : DataFrame
+        ``method, null_cohort, n_archetypes, best_mean_jaccard``: the best
+        archetype of every null cohort, per method.
+    jaccard : DataFrame
+        The Jaccard of every archetype of every null cohort in its resamples.
+    rows : list of dict
+        The null cohorts' rows of the resamples table.
+    failed : int
+        Null cohorts whose own fit failed, plus failed resamples of the others.
+    """
+
+    reference: pd.DataFrame
+    jaccard: pd.DataFrame
+    rows: list
+    failed: int
+
+
+def _null_runs(null_fits: dict, results: dict, null_cohorts: int, s) -> _NullRuns:
+    """Gather the fits and resamples of the null cohorts (``s`` is ``config.stability``)."""
+    null_rows, null_jac_frames, best_rows = [], [], []
+    null_failed = 0
+    for c in range(null_cohorts):
+        fit = null_fits.get(c)
+        if fit is None or fit["status"] != "ok":
+            null_failed += 1
+            continue
+        null_orig = {m: fit["labels"][m] for m in METHODS}
+        res_c = [results[("null", c, b)] for b in range(s.null_resamples)]
+        for r in res_c:
+            r["cohort"] = c
+        null_failed += sum(r["status"] != "ok" for r in res_c)
+        nj = _jaccards(null_orig, res_c)
+        nj.insert(0, "null_cohort", c)
+        null_jac_frames.append(nj)
+        ns = _summaries(nj, null_orig, s.stable, s.dissolved)
+        for m in METHODS:
+            means = ns.loc[ns["method"] == m, "mean_jaccard"].dropna()
+            best_rows.append({"method": m, "null_cohort": c, "n_archetypes": int(len(means)),
+                              "best_mean_jaccard": float(means.max()) if len(means) else 0.0})
+        null_rows += _resample_rows(null_orig, res_c, "null cohort")
+    reference = pd.DataFrame(best_rows, columns=["method", "null_cohort", "n_archetypes", "best_mean_jaccard"])
+    if len(null_jac_frames):
+        null_jaccard = pd.concat(null_jac_frames, ignore_index=True)
+    else:
+        null_jaccard = pd.DataFrame(columns=["null_cohort", "method", "resample", "archetype", "jaccard", "matched"])
+    return _NullRuns(reference, null_jaccard, null_rows, null_failed)
+
+
+def _quantile_se(values: np.ndarray, q: float, rng) -> float:
+    """Bootstrap standard error of an empirical quantile."""
+    if len(values) < 2:
+        return np.nan
+    draws = rng.choice(values, size=(500, len(values)), replace=True)
+    return float(np.std(np.quantile(draws, q, axis=1, method="higher"), ddof=1))
+
+
+def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tuple:
+    """Each archetype's verdict against the null reference, and the structure test per method.
+
+    An archetype's p-value is the Monte-Carlo p-value of its mean Jaccard
+    among the best mean Jaccards of the null cohorts, ``(1 + #{null >= x}) /
+    (1 + C)``.  The significance level ``stability.alpha`` is divided over
+    the methods that have archetypes (Bonferroni), so that "any method shows
+    a stable archetype" keeps its error rate on structure-free data.  The
+    structure test of a method is the same comparison for its best archetype.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (5,)))
+    table = table.copy()
+    assessed = [m for m in STRUCTURE_METHODS if (table["method"] == m).any()]
+    alpha_family = s.alpha / max(1, len(assessed))
+    table["mean_jaccard_se"] = np.nan
+    table["null_reference"] = np.nan
+    table["null_reference_se"] = np.nan
+    table["p_value"] = np.nan
+    structure = []
+    for m in METHODS:
+        rows = table["method"] == m
+        ref_method = "gmm" if m == "gmm_reselected" else m
+        null = null_reference.loc[null_reference["method"] == ref_method, "best_mean_jaccard"].to_numpy(float)
+        if len(null):
+            q = 1 - alpha_family
+            table.loc[rows, "null_reference"] = float(np.quantile(null, q, method="higher"))
+            table.loc[rows, "null_reference_se"] = _quantile_se(null, q, rng)
+            table.loc[rows, "p_value"] = [(1 + np.sum(null >= x)) / (1 + len(null)) if np.isfinite(x) else np.nan
+                                          for x in table.loc[rows, "mean_jaccard"]]
+        if m in STRUCTURE_METHODS:
+            best = table.loc[rows, "mean_jaccard"].max() if rows.any() else 0.0
+            best = 0.0 if not np.isfinite(best) else float(best)
+            p = (1 + np.sum(null >= best)) / (1 + len(null)) if len(null) else np.nan
+            structure.append({"method": m, "statistic": "best archetype's mean Jaccard", "observed": best,
+                              "null_cohorts": int(len(null)),
+                              "null_mean": float(np.mean(null)) if len(null) else np.nan,
+                              "null_q95": float(np.quantile(null, 0.95, method="higher")) if len(null) else np.nan,
+                              "p_value": p, "alpha": s.alpha,
+                              "reject": bool(p <= s.alpha) if len(null) else False,
+                              "test": "Monte-Carlo test against Gaussian-copula cohorts of the same shape"})
+    jac_sd = table.pop("_jaccard_sd") if "_jaccard_sd" in table else np.nan
+    table["mean_jaccard_se"] = jac_sd / np.sqrt(table["n_resamples"].clip(lower=1))
+    mean, se = table["mean_jaccard"], table["mean_jaccard_se"].fillna(0.0)
+    has_null = table["null_reference"].notna()
+    above = has_null & (table["p_value"] <= alpha_family)
+    verdict = np.where(mean < s.dissolved, "dissolved", "weak")
+    verdict = np.where((mean >= s.stable) & ~has_null, "no reference", verdict)
+    verdict = np.where((mean >= s.stable) & above, "stable", verdict)
+    near_stable = (mean - s.stable).abs() < 2 * se
+    ref_se = np.sqrt(se**2 + table["null_reference_se"].fillna(0.0) ** 2)
+    near_null = has_null & ((mean - table["null_reference"]).abs() < 2 * ref_se) & (mean >= s.stable - 2 * se)
+    borderline = (near_stable | near_null) & np.isin(verdict, ("stable", "weak"))
+    verdict = np.where(borderline, "borderline", verdict)
+    verdict = np.where(mean.isna(), "not resampled", verdict)
+    table["verdict"] = verdict
+    return table, pd.DataFrame(structure), alpha_family
+
+
+def _thresholds(s, null_cohorts: int, alpha_family: float) -> str:
+    """The verdict rule in words (the ``thresholds`` column of the stability table)."""
+    null_text = (f"its mean Jaccard exceeds the best archetype of structure-free cohorts of the same shape "
+                 f"(Gaussian copulas of the cohort: every item keeps its answers, the items their rank "
+                 f"correlations; {null_cohorts} cohorts, each fitted once and resampled {s.null_resamples} "
+                 f"times) with a Monte-Carlo p-value <= {alpha_family:.3g} ({s.alpha:g} Bonferroni-divided over "
+                 f"the methods assessed)" if null_cohorts else
+                 "and a null reference exists (stability.null_resamples = 0: there is none, so no archetype "
+                 "can be called stable)")
+    return (f"stable: mean Jaccard >= {s.stable:g} and {null_text}; borderline: the verdict changes "
+            f"within 2 Monte-Carlo standard errors; dissolved: mean Jaccard < {s.dissolved:g}; "
+            "weak otherwise")
