@@ -4,7 +4,8 @@
 stability analysis does again on every resample.  It fits on the distinct
 feature vectors only and carries labels back, so that respondents with
 identical answers always share an archetype and copies made by resampling
-with replacement do not inflate densities.
+with replacement do not inflate densities.  :meth:`Segmentation.predict`
+places new respondents into a fit (:mod:`segment.predict`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,34 @@ class Segmentation:
         """Labels of every method per respondent."""
         return pd.DataFrame({m: self.labels(m) for m in METHODS if self.labels(m) is not None},
                             index=self.ids)
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Assign new respondents to the archetypes of this fit.
+
+        Each respondent is placed on its own (see :mod:`segment.predict`),
+        so a row does not depend on the other rows of ``features``.
+
+        Parameters
+        ----------
+        features : DataFrame
+            Decoded features of the new respondents (``Cohort.features``),
+            indexed by respondent; it must hold every column the fit used.
+
+        Returns
+        -------
+        DataFrame
+            Indexed like ``features``, one column per label of every method
+            and ``distance_to_training``; see
+            :func:`segment.predict.transfer`.
+
+        Raises
+        ------
+        SegmentError
+            ``features`` lacks a column the fit used.
+        """
+        from .predict import transfer  # numba and hdbscan load only when predicting
+
+        return transfer(self, features)
 
 
 def distinct_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from sklearn.metrics import adjusted_rand_score
 from segment import load_cohort
 from segment.cluster import fit_hdbscan, resolve_min_cluster_size, select_gmm
 from segment.config import ExperimentConfig
-from segment.errors import ConfigError
+from segment.errors import ConfigError, SegmentError
 from segment.features import FeatureEncoder
 from segment.pipeline import distinct_rows, fit_segmentation
 from segment.synthetic import planted_cohort
@@ -54,6 +54,21 @@ def test_planted_archetypes_are_recovered_by_the_gaussian_mixture(planted):
     seg = fit_segmentation(cohort.features, cohort.codebook, cfg, seed=1)
     assert seg.gmm.k == 3
     assert adjusted_rand_score(synthetic.truth, seg.labels("gmm")) >= 0.9
+
+
+def test_predict_places_each_new_respondent_on_its_own(planted):
+    _, cohort = planted
+    seg = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=1)
+    new = cohort.features.iloc[:40]
+    batch = seg.predict(new)
+    assert batch.index.equals(new.index)
+    pd.testing.assert_frame_equal(pd.concat([seg.predict(new.iloc[[i]]) for i in range(5)]), batch.iloc[:5])
+    # respondents the model was fitted on land on their own answer patterns, in their own archetypes
+    assert (batch["distance_to_training"] == 0).all()
+    for method, column in (("hdbscan", "hdbscan_label"), ("kmeans", "kmeans_cluster")):
+        assert (batch[column].to_numpy() == seg.labels(method)[:40]).mean() >= 0.95
+    with pytest.raises(SegmentError, match="lacks 1 of"):
+        seg.predict(new.drop(columns=new.columns[0]))
 
 
 def test_same_seed_same_labels_other_seed_runs_too(planted):
