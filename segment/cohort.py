@@ -279,6 +279,27 @@ def load_cohort(
     """
     if not isinstance(codebook, Codebook):
         codebook = load_codebook(codebook)
+    frame, source, sha, where = _read(survey, sheet)
+    unmentioned = _check_columns(frame, codebook, where)
+    frame, ids, resub = _respondents(frame, codebook, resubmissions, where)
+    decoded, answers, missingness = _decode_answers(frame, codebook, where)
+    table = pd.DataFrame(decoded)
+    table.index = ids
+    for scale in codebook.scales:
+        table[scale.name] = _score_scale(scale, table[list(scale.items)].astype(float))
+    features, outcomes, covariates = _split_by_role(table, codebook)
+    return Cohort(
+        codebook=codebook, features=features, outcomes=outcomes, covariates=covariates,
+        source=source, sha256=sha,
+        answers=pd.DataFrame(answers, columns=["name", "answer", "mapped_to", "n"]),
+        missingness=pd.DataFrame(missingness),
+        resubmissions=resub,
+        unmentioned_columns=unmentioned,
+    )
+
+
+def _read(survey: str | Path | pd.DataFrame, sheet) -> tuple[pd.DataFrame, Path | None, str | None, str]:
+    """The answer text, the survey file and its checksum, and how messages name the survey."""
     if isinstance(survey, pd.DataFrame):
         frame, source, sha = survey.reset_index(drop=True), None, None
     else:
@@ -290,7 +311,12 @@ def load_cohort(
         where += f" (sheet {frame.attrs['sheet']!r})"
     if len(frame) == 0:
         raise SurveyDataError(f"{where}: the file has a header row but no respondents.")
+    return frame, source, sha, where
 
+
+def _check_columns(frame: pd.DataFrame, codebook: Codebook, where: str) -> list[str]:
+    """Every column of the codebook must be in the file; the columns of the file the
+    codebook does not mention are warned about and returned."""
     absent = [it.column for it in codebook.items if it.column not in frame.columns]
     if absent:
         listing = "\n  ".join(absent)
@@ -303,9 +329,15 @@ def load_cohort(
         warnings.warn(
             f"{where}: {len(unmentioned)} column(s) are not in the codebook and are ignored: "
             + ", ".join(repr(c) for c in unmentioned),
-            stacklevel=2,
+            stacklevel=3,  # the caller of load_cohort
         )
+    return unmentioned
 
+
+def _respondents(frame: pd.DataFrame, codebook: Codebook, resubmissions: str,
+                 where: str) -> tuple[pd.DataFrame, pd.Index, dict]:
+    """The rows kept by the resubmission policy, identifiers dropped and rows numbered
+    from 0; the respondent ids; and what the policy removed."""
     id_items = codebook.items_with_role("id")
     resub = {"policy": resubmissions, "rows_removed": 0}
     if id_items:
@@ -317,8 +349,17 @@ def load_cohort(
         pd.Index(frame[id_items[0].column].astype(str).to_numpy(), name="respondent")
         if id_items else pd.Index(frame.index.to_numpy() + 1, name="respondent")
     )
-    frame = frame.set_axis(positions)
+    return frame.set_axis(positions), ids, resub
 
+
+def _decode_answers(frame: pd.DataFrame, codebook: Codebook, where: str) -> tuple[dict, list, list]:
+    """Every item decoded (by name), the rows of the answers and missingness tables.
+
+    Raises
+    ------
+    SurveyDataError
+        Listing the problems found over the whole file.
+    """
     problems: list = []
     decoded, answers, missingness = {}, [], []
     for item in codebook.items:
@@ -335,16 +376,7 @@ def load_cohort(
         if item.missing_indicator:
             decoded[f"{item.name}_missing"] = coded.astype(float)
         if item.type in ("likert", "ordinal", "categorical", "multiselect"):
-            counts = frame[item.column].value_counts(dropna=False)
-            for answer, n in counts.items():
-                mapped = values[(frame[item.column] == answer) if not pd.isna(answer) else frame[item.column].isna()]
-                target = mapped.iloc[0] if len(mapped) else np.nan
-                answers.append({
-                    "name": item.name, "answer": "" if pd.isna(answer) else str(answer),
-                    "mapped_to": "missing" if (not isinstance(target, tuple) and pd.isna(target))
-                    else "; ".join(target) if isinstance(target, tuple) else str(target),
-                    "n": int(n),
-                })
+            answers += _answer_rows(item, frame[item.column], values)
     problems = _collapse_multiselect_problems(problems)
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
@@ -354,12 +386,26 @@ def load_cohort(
             f"after the header):\n  " + "\n  ".join(shown)
             + (f"\n  ... and {more} more" if more > 0 else "")
         )
+    return decoded, answers, missingness
 
-    table = pd.DataFrame(decoded)
-    table.index = ids
-    for scale in codebook.scales:
-        table[scale.name] = _score_scale(scale, table[list(scale.items)].astype(float))
 
+def _answer_rows(item: Item, raw: pd.Series, values: pd.Series) -> list[dict]:
+    """Each distinct answer text of a mapped column, what it became and how often it was given."""
+    rows = []
+    for answer, n in raw.value_counts(dropna=False).items():
+        mapped = values[(raw == answer) if not pd.isna(answer) else raw.isna()]
+        target = mapped.iloc[0] if len(mapped) else np.nan
+        rows.append({
+            "name": item.name, "answer": "" if pd.isna(answer) else str(answer),
+            "mapped_to": "missing" if (not isinstance(target, tuple) and pd.isna(target))
+            else "; ".join(target) if isinstance(target, tuple) else str(target),
+            "n": int(n),
+        })
+    return rows
+
+
+def _split_by_role(table: pd.DataFrame, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The decoded items and scale scores as features, outcomes and covariates."""
     def columns_for(role: str) -> list[str]:
         names = [it.name for it in codebook.items_with_role(role)]
         if role == "feature":
@@ -372,14 +418,4 @@ def load_cohort(
             covariates[it.name] = covariates[it.name].map(
                 lambda v: "; ".join(v) if isinstance(v, tuple) else v
             )
-    return Cohort(
-        codebook=codebook,
-        features=table[columns_for("feature")].copy(),
-        outcomes=table[columns_for("outcome")].astype(float),
-        covariates=covariates,
-        source=source, sha256=sha,
-        answers=pd.DataFrame(answers, columns=["name", "answer", "mapped_to", "n"]),
-        missingness=pd.DataFrame(missingness),
-        resubmissions=resub,
-        unmentioned_columns=unmentioned,
-    )
+    return table[columns_for("feature")].copy(), table[columns_for("outcome")].astype(float), covariates

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from .cluster import agreement
 from .errors import SegmentError
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SegmentError(f"{path.parent} is not a run directory: it has no {path.name}.") from None
-    except json.JSONDecodeError as exc:
-        raise SegmentError(f"{path}: not valid JSON ({exc}).") from None
+from .rundir import ASSIGNMENTS_FILE, MANIFEST_FILE, METRICS_FILE, read_json
 
 
 def _stability_figures(run_dir: Path) -> dict:
@@ -45,13 +36,13 @@ def list_runs(root: str | Path = "reports") -> pd.DataFrame:
     if not root.is_dir():
         raise SegmentError(f"no such folder: {root}")
     rows = []
-    for manifest_path in sorted(root.rglob("manifest.json")):
+    for manifest_path in sorted(root.rglob(MANIFEST_FILE)):
         run = manifest_path.parent
         if any(part.startswith(".") for part in run.relative_to(root).parts):
             continue  # an unfinished run
         try:
-            manifest = _read_json(manifest_path)
-            metrics = _read_json(run / "metrics.json")
+            manifest = read_json(manifest_path)
+            metrics = read_json(run / METRICS_FILE)
             if not isinstance(manifest, dict) or not isinstance(metrics, dict):
                 raise SegmentError("manifest.json or metrics.json does not hold a table")
             row = _run_row(root, run, manifest, metrics)
@@ -89,7 +80,7 @@ def _flat(config: dict, prefix: str = "") -> dict:
 
 
 def _assignments(run_dir: Path) -> pd.DataFrame:
-    path = run_dir / "assignments.csv"
+    path = run_dir / ASSIGNMENTS_FILE
     if not path.is_file():
         raise SegmentError(f"{run_dir} has no assignments.csv: its respondents cannot be compared.")
     table = pd.read_csv(path, dtype={"respondent": str})
@@ -157,7 +148,7 @@ def compare_runs(a: str | Path, b: str | Path) -> dict:
         (omnibus effect sizes per method, outcome and test side by side).
     """
     a, b = Path(a), Path(b)
-    ma, mb = _read_json(a / "manifest.json"), _read_json(b / "manifest.json")
+    ma, mb = read_json(a / MANIFEST_FILE), read_json(b / MANIFEST_FILE)
     fa, fb = _flat(ma.get("config", {})), _flat(mb.get("config", {}))
     params = pd.DataFrame(
         [{"key": k, "a": fa.get(k), "b": fb.get(k)} for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)],

@@ -27,7 +27,6 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ import pandas as pd
 from .cluster import agreement
 from .config import ExperimentConfig, config_from_dict, set_dotted
 from .errors import ConfigError, SegmentError
+from .rundir import check_output, discard, make_folders, new_working_folder, timestamp, write_csv, write_json
 
 OPTIONS = {"resamples": int, "max_noise": float, "select": str, "cache": bool}
 RULES = {
@@ -181,8 +181,7 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
     """
     import joblib
 
-    from .experiment import (check_output, make_folders, new_working_folder, prepare, run_experiment,
-                             write_csv, write_json)
+    from .experiment import prepare, run_experiment
 
     settings, options = sweep_plan(config)
     check_output(config)
@@ -197,7 +196,7 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
             raise type(exc)(f"sweep setting {setting}: {exc}") from None
     parent = config.resolve(config.experiment.output) / config.experiment.name
     made = make_folders(parent)
-    final, tmp = new_working_folder(parent, f"sweep-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    final, tmp = new_working_folder(parent, f"sweep-{timestamp()}")
     memory = joblib.Memory(parent / ".cache", verbose=0) if options["cache"] else None
     rows, runs = [], []
     try:
@@ -211,41 +210,46 @@ def run_sweep(config: ExperimentConfig, *, quiet: bool = True, command: str | No
                          "wall_seconds": time.perf_counter() - started, "run": name})
             if not quiet:
                 print(f"segment: sweep {number}/{len(settings)} done", flush=True)
-        table = pd.DataFrame(rows)
-        ari = pd.DataFrame(np.eye(len(runs)), index=table["setting"], columns=table["setting"])
-        for a, b in itertools.combinations(range(len(runs)), 2):
-            la, lb = runs[a].assignments, runs[b].assignments
-            shared = la.index[(~la["excluded"]) & (~lb["excluded"])]
-            value = agreement(la.loc[shared, "hdbscan_label"].to_numpy(int),
-                              lb.loc[shared, "hdbscan_label"].to_numpy(int))["ari"]
-            ari.iloc[a, b] = ari.iloc[b, a] = value
-        selected = select_setting(table, options["select"], options["max_noise"])
-        table["selected"] = False
-        if selected is not None:
-            table.loc[selected, "selected"] = True
-        rule = (f"Among settings with at least 2 HDBSCAN archetypes and a noise share of at most "
-                f"{options['max_noise']:.0%}, the one with {RULES[options['select']]}.")
-        sweep = Sweep(table=table, ari=ari, rule=rule, selected=selected, runs=runs)
-        write_csv(tmp / "sweep.csv", table)
-        write_csv(tmp / "sweep_ari.csv", ari.reset_index())
-        write_json(tmp / "sweep.json", {"rule": rule, "options": options, "settings": settings,
-                                        "selected": None if selected is None else table.loc[selected, "setting"],
-                                        "cache": options["cache"],
-                                        "wall_seconds": float(table["wall_seconds"].sum())})
-        (tmp / "sweep.html").write_text(sweep_html(sweep), encoding="utf-8")
+        sweep = _compare(pd.DataFrame(rows), runs, options)
+        _write_sweep(tmp, sweep, settings, options)
         os.rename(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         if made:  # the folder is this sweep's own: its cache goes with it
             shutil.rmtree(parent / ".cache", ignore_errors=True)
-        for folder in reversed(made):
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        discard(tmp, made)
         raise
     sweep.path = final
     return sweep
+
+
+def _compare(table: pd.DataFrame, runs: list, options: dict) -> Sweep:
+    """The settings compared: agreement between their archetypes and the one the rule selects."""
+    ari = pd.DataFrame(np.eye(len(runs)), index=table["setting"], columns=table["setting"])
+    for a, b in itertools.combinations(range(len(runs)), 2):
+        la, lb = runs[a].assignments, runs[b].assignments
+        shared = la.index[(~la["excluded"]) & (~lb["excluded"])]
+        value = agreement(la.loc[shared, "hdbscan_label"].to_numpy(int),
+                          lb.loc[shared, "hdbscan_label"].to_numpy(int))["ari"]
+        ari.iloc[a, b] = ari.iloc[b, a] = value
+    selected = select_setting(table, options["select"], options["max_noise"])
+    table["selected"] = False
+    if selected is not None:
+        table.loc[selected, "selected"] = True
+    rule = (f"Among settings with at least 2 HDBSCAN archetypes and a noise share of at most "
+            f"{options['max_noise']:.0%}, the one with {RULES[options['select']]}.")
+    return Sweep(table=table, ari=ari, rule=rule, selected=selected, runs=runs)
+
+
+def _write_sweep(folder: Path, sweep: Sweep, settings: list[dict], options: dict) -> None:
+    """Write ``sweep.csv``, ``sweep_ari.csv``, ``sweep.json`` and ``sweep.html`` into ``folder``."""
+    table, selected = sweep.table, sweep.selected
+    write_csv(folder / "sweep.csv", table)
+    write_csv(folder / "sweep_ari.csv", sweep.ari.reset_index())
+    write_json(folder / "sweep.json", {"rule": sweep.rule, "options": options, "settings": settings,
+                                       "selected": None if selected is None else table.loc[selected, "setting"],
+                                       "cache": options["cache"],
+                                       "wall_seconds": float(table["wall_seconds"].sum())})
+    (folder / "sweep.html").write_text(sweep_html(sweep), encoding="utf-8")
 
 
 def sweep_html(sweep: Sweep) -> str:
