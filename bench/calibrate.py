@@ -399,7 +399,15 @@ def acceptance(path: Path, consistency_path: Path | None = None) -> str:
         noise = float(np.mean([r["hdbscan"]["random_to_noise"] for r in rs]))
         add("hard: HDBSCAN sends random responders to noise", "> 50 %", f"hard-n600 ({len(rs)} seeds)",
             f"{noise:.0%}", noise > 0.5)
-    planted = [r for c, rs in by_cell.items() for r in rs if r["kind"] == "archetypes" and "group_equal_pairs" in r]
+    every = [r for rs in by_cell.values() for r in rs if r["kind"] == "archetypes"]
+    for m in METHODS:
+        eq = _sums([r[m] for r in every], "equal_rejected", "equal_pairs")
+        large = _sums([r[m] for r in every], "large_rejected", "large_pairs")
+        add(f"outcomes: planted-equal pairs rejected ({m})", "≤ 5 %", f"planted cells ({len(every)} runs)",
+            _rate(*eq), eq[1] and eq[0] / eq[1] <= 0.05)
+        add(f"outcomes: planted d ≥ 0.8 pairs found ({m})", "≥ 80 %", f"planted cells ({len(every)} runs)",
+            _rate(*large), large[1] and large[0] / large[1] >= 0.8)
+    planted = [r for r in every if "group_equal_pairs" in r[METHODS[0]]]
     if planted:
         seeds = len(planted)
         for m in METHODS:
