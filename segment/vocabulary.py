@@ -32,6 +32,8 @@ class Method:
         As the report names it.
     column : str
         Its archetype column in ``assignments.csv``.
+    probability : str or None
+        Its column of membership probabilities in ``assignments.csv``, if any.
     space : str
         The space it clusters in by default (a key of :data:`SPACE_WORDS`).
     noise : bool
@@ -46,6 +48,7 @@ class Method:
     name: str
     display: str
     column: str
+    probability: str | None
     space: str
     noise: bool
     short: str
@@ -58,9 +61,9 @@ class Method:
 
 
 _ALL = (
-    Method("hdbscan", "HDBSCAN", "hdbscan_label", "embedding", True, "HDBSCAN"),
-    Method("gmm", "Gaussian mixture", "gmm_component", "embedding", False, "GMM (fixed k)"),
-    Method("kmeans", "K-Means", "kmeans_cluster", "features", False, "K-Means"),
+    Method("hdbscan", "HDBSCAN", "hdbscan_label", "hdbscan_probability", "embedding", True, "HDBSCAN"),
+    Method("gmm", "Gaussian mixture", "gmm_component", "gmm_posterior", "embedding", False, "GMM (fixed k)"),
+    Method("kmeans", "K-Means", "kmeans_cluster", None, "features", False, "K-Means"),
 )
 
 #: The methods of a fit, in output order.
@@ -70,7 +73,7 @@ ARCHETYPE_METHODS = tuple(METHODS)
 
 #: The mixture refitted with its k selected again on every resample, assessed beside the mixture at fixed k.
 GMM_RESELECTED = Method("gmm_reselected", "Gaussian mixture (k re-selected per resample)", "gmm_component",
-                        "embedding", False, "GMM (k re-selected)", refits="gmm")
+                        "gmm_posterior", "embedding", False, "GMM (k re-selected)", refits="gmm")
 #: The variants the stability analysis adds, each right after the method it refits.
 STABILITY_VARIANTS = {GMM_RESELECTED.name: GMM_RESELECTED}
 #: Every labeling the stability analysis assesses, in output order.
