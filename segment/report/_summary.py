@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..vocabulary import (
-    ALL_STABLE, NOISE, NOISE_NAME, NOT_ASSESSED, STABILITY_NOT_ASSESSED, STABLE_INTERPRETATION,
+    ALL_STABLE, GAMES_HOWELL, NOISE, NOISE_NAME, NOT_ASSESSED, STABILITY_NOT_ASSESSED, STABLE_INTERPRETATION,
 )
 from . import _format as fmt
 from ._data import METHOD_LABELS, RunData
@@ -541,7 +541,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
         if len(fam):
             note += (f"p adj.: each test's p-values {main['correction'].iloc[0]}-corrected over the outcomes "
                      f"(family e.g. “{fam.iloc[0]}”). ")
-        if len(p) and correction == "games-howell":
+        if len(p) and correction == GAMES_HOWELL:
             note += ("Pairs differing: Games–Howell p-values, adjusted over the pairs of each outcome by the "
                      "studentized range and not corrected again (p < .05; each pair below). ")
             pair_table["note"] = ("Games–Howell tests; p is adjusted over the pairs of the outcome (studentized "
