@@ -17,7 +17,7 @@ import pandas as pd
 
 from .matching import METHODS, _jaccards, _resample_rows, _summaries
 from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family over which alpha is divided
-from .vocabulary import REFITS, VERDICTS
+from .vocabulary import REFITS
 
 
 def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "correlated") -> pd.DataFrame:

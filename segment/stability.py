@@ -53,9 +53,9 @@ from .matching import (
     METHODS, _jaccards, _original_labels, _resample_rows, _respondent_table, _summaries, jaccard_table,
     match_clusters,
 )
-from .null_reference import VERDICTS, _null_runs, _permuted, _thresholds, _verdicts
+from .null_reference import _null_runs, _permuted, _thresholds, _verdicts
 from .pipeline import MIN_POINTS_TO_EMBED, fit_segmentation, stage_seed
-from .vocabulary import GMM_RESELECTED, NOT_STABLE_VERDICTS, STABLE
+from .vocabulary import GMM_RESELECTED, NOT_STABLE_VERDICTS, STABLE, VERDICTS
 from .vocabulary import SHORT_NAMES as METHOD_NAMES
 
 

@@ -80,6 +80,16 @@ STABILITY_VARIANTS = {GMM_RESELECTED.name: GMM_RESELECTED}
 STABILITY_METHODS = tuple(name for m in ARCHETYPE_METHODS
                           for name in (m, *(v.name for v in STABILITY_VARIANTS.values() if v.refits == m)))
 
+#: Method -> its column of ``assignments.csv``.
+ASSIGNMENT_COLUMNS = {m.name: m.column for m in METHODS.values()}
+
+#: Method (stability variants included) -> the name the report gives it.
+DISPLAY_NAMES = {m.name: m.display for m in (*METHODS.values(), *STABILITY_VARIANTS.values())}
+#: Method (stability variants included) -> the name the stability summary gives it.
+SHORT_NAMES = {m.name: m.short for m in (*METHODS.values(), *STABILITY_VARIANTS.values())}
+#: The method whose archetypes a labeling of the stability analysis assesses.
+REFITS = {**{m: m for m in METHODS}, **{v.name: v.refits for v in STABILITY_VARIANTS.values()}}
+
 
 def method_names() -> tuple[str, ...]:
     """The names of the methods, in output order."""
@@ -96,21 +106,10 @@ def assignment_column(name: str) -> str:
     return METHODS[name].column
 
 
-#: Method -> its column of ``assignments.csv``.
-ASSIGNMENT_COLUMNS = {m.name: m.column for m in METHODS.values()}
-
-
 def display_name(name: str) -> str:
     """The name the report gives ``name`` (an unknown name is returned as it is)."""
     return DISPLAY_NAMES.get(name, name)
 
-
-#: Method (stability variants included) -> the name the report gives it.
-DISPLAY_NAMES = {m.name: m.display for m in (*METHODS.values(), *STABILITY_VARIANTS.values())}
-#: Method (stability variants included) -> the name the stability summary gives it.
-SHORT_NAMES = {m.name: m.short for m in (*METHODS.values(), *STABILITY_VARIANTS.values())}
-#: The method whose archetypes a labeling of the stability analysis assesses.
-REFITS = {**{m: m for m in METHODS}, **{v.name: v.refits for v in STABILITY_VARIANTS.values()}}
 
 # --------------------------------------------------------------------------
 # verdicts

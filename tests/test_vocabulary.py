@@ -18,16 +18,22 @@ _GROUP = re.compile(r"[(\[{]([^()\[\]{}]*)[)\]}]")
 # an element that is nothing but a quoted method name
 _ELEMENT = re.compile(rf"\s*([\"'])({_NAMES})\1\s*")
 
+# a literal of pairs keyed by method: (("hdbscan", ...), ("gmm", ...), ...)
+_PAIRS = re.compile(rf"[(\[{{]\s*\(\s*([\"'])(?:{_NAMES})\1\s*,[^()]*\)\s*,\s*\(\s*([\"'])(?:{_NAMES})\2\s*,")
+
 
 def literal_method_lists(source: str) -> list[int]:
     """Lines where a bracketed literal holds two or more quoted method names."""
-    return [source.count("\n", 0, m.start()) + 1 for m in _GROUP.finditer(source)
-            if sum(bool(_ELEMENT.fullmatch(part)) for part in m.group(1).split(",")) >= 2]
+    starts = [m.start() for m in _GROUP.finditer(source)
+              if sum(bool(_ELEMENT.fullmatch(part)) for part in m.group(1).split(",")) >= 2]
+    starts += [m.start() for m in _PAIRS.finditer(source)]
+    return sorted({source.count("\n", 0, i) + 1 for i in starts})
 
 
 def test_the_scan_finds_literal_lists():
     assert literal_method_lists('x = 1\nMETHODS = ("hdbscan", "gmm", "kmeans")\n') == [2]
     assert literal_method_lists('f(["gmm",\n  "gmm_reselected"])\n') == [1]
+    assert literal_method_lists('for m, c in (("hdbscan", "a"), ("gmm", "b")):\n') == [1]
     assert literal_method_lists('d = {"hdbscan": 1, "gmm": 2}\nm = ("hdbscan" if x else "gmm")\n') == []
 
 

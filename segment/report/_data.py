@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import SegmentError
 from ..vocabulary import ARCHETYPE_METHODS as METHODS
-from ..vocabulary import DISPLAY_NAMES as METHOD_LABELS
+from ..vocabulary import DISPLAY_NAMES as METHOD_LABELS  # noqa: F401 - the report modules read it here
 
 #: Files that hold respondent identifiers or one row per respondent; the report never reads them.
 PER_RESPONDENT = frozenset({"assignments", "respondent_stability"})
