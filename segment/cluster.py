@@ -22,8 +22,8 @@ from sklearn.metrics import (
 from sklearn.mixture import GaussianMixture
 
 from .errors import ConfigError
+from .vocabulary import ARCHETYPE_METHODS, NOISE
 
-NOISE = -1
 INDEX_SAMPLE = 5000  # silhouette and DBCV are quadratic: computed on a sample above this
 
 
@@ -257,8 +257,9 @@ def agreement(a: np.ndarray, b: np.ndarray, *, ignore_noise: bool = True) -> dic
     }
 
 
-def contingency(a: np.ndarray, b: np.ndarray, names=("hdbscan", "gmm")) -> pd.DataFrame:
-    """Cross-table of two labelings (noise included)."""
+def contingency(a: np.ndarray, b: np.ndarray, names=None) -> pd.DataFrame:
+    """Cross-table of two labelings (noise included); ``names`` default to the first two methods."""
+    names = ARCHETYPE_METHODS[:2] if names is None else names
     return pd.crosstab(pd.Series(a, name=names[0]), pd.Series(b, name=names[1]))
 
 

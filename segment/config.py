@@ -24,9 +24,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import ConfigError
+from .vocabulary import ARCHETYPE_METHODS as METHODS
+from .vocabulary import CORRECTIONS as _CORRECTION_NAMES
+from .vocabulary import PAIRWISE_TESTS
 
 # multiple-comparison corrections (statsmodels ``multipletests`` names) that profiling applies
-CORRECTIONS = ("holm", "fdr_bh", "bonferroni")
+CORRECTIONS = tuple(_CORRECTION_NAMES)
 
 
 @dataclass
@@ -332,7 +335,6 @@ def load_config(path: str | Path, overrides: dict | None = None) -> ExperimentCo
 #: UMAP metrics that need no parameters and suit real-valued, scaled features.
 METRICS = ("euclidean", "l2", "manhattan", "l1", "taxicab", "chebyshev", "linf", "linfty", "linfinity",
            "canberra", "braycurtis", "cosine", "correlation")
-METHODS = ("hdbscan", "gmm", "kmeans")
 
 
 def _in(value, allowed, key):
@@ -446,7 +448,7 @@ def _validate_profile(p: ProfileConfig) -> None:
     _names(p.outcomes, "profile.outcomes")
     _names(p.covariates, "profile.covariates")
     _in(p.correction, CORRECTIONS, "profile.correction")
-    _in(p.pairwise, ("games-howell", "welch"), "profile.pairwise")
+    _in(p.pairwise, tuple(PAIRWISE_TESTS), "profile.pairwise")
     _at_least(p.pseudo_class_draws, 2, "profile.pseudo_class_draws")
     _at_least(p.top_features, 1, "profile.top_features")
     if not 0 < p.alpha < 1:

@@ -20,12 +20,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import SegmentError
+from .vocabulary import METHODS, NOISE, NOISE_NAME
 
 FORMATS = ("sav", "dta", "csv", "xlsx")
 # method -> (label column, membership probability column) in assignments.csv
-_METHODS = {"hdbscan": ("hdbscan_label", "hdbscan_probability"),
-            "gmm": ("gmm_component", "gmm_posterior"),
-            "kmeans": ("kmeans_cluster", None)}
+_METHODS = {m.name: (m.column, m.probability) for m in METHODS.values()}
 _NAME_LIMIT = {"sav": 64, "dta": 32}
 _LABEL_LIMIT = {"sav": 120, "dta": 80}
 
@@ -175,21 +174,22 @@ def _assignment_table(run_dir: Path) -> tuple[pd.DataFrame, dict, dict]:
         rows = archetypes[archetypes["method"] == method]
         names = {int(a): _archetype_name(a, n) for a, n in zip(rows["archetype"], rows["name"])}
         verdicts = {int(a): v for a, v in zip(rows["archetype"], rows["stability_verdict"]) if isinstance(v, str)}
-        if method == "hdbscan":
-            names[-1] = "noise"
+        noise = METHODS[method].noise
+        if noise:
+            names[NOISE] = NOISE_NAME
         present = {int(v) for v in labels[~np.isnan(labels)]}
         names.update({a: f"archetype {a}" for a in present - set(names)})
         out[method] = pd.array(labels, dtype="Int64")
         out[f"{method}_name"] = [names.get(int(v)) if not np.isnan(v) else None for v in labels]
         value_labels[method] = names
-        variable_labels[method] = f"{method} archetype" + (" (-1 = noise)" if method == "hdbscan" else "")
+        variable_labels[method] = f"{method} archetype" + (" (-1 = noise)" if noise else "")
         variable_labels[f"{method}_name"] = f"{method} archetype name"
         if prob_col and prob_col in assignments:
             out[prob_col] = pd.to_numeric(assignments[prob_col], errors="coerce").to_numpy()
             variable_labels[prob_col] = ("HDBSCAN membership probability" if method == "hdbscan"
                                          else "GMM posterior probability of the assigned component")
-        if method == "hdbscan":
-            out["hdbscan_noise"] = pd.array(np.where(np.isnan(labels), np.nan, labels == -1), dtype="Int64")
+        if noise:
+            out["hdbscan_noise"] = pd.array(np.where(np.isnan(labels), np.nan, labels == NOISE), dtype="Int64")
             variable_labels["hdbscan_noise"] = "HDBSCAN noise (1 = noise)"
         out[f"{method}_verdict"] = [verdicts.get(int(v)) if not np.isnan(v) else None for v in labels]
         variable_labels[f"{method}_verdict"] = f"stability verdict of the {method} archetype"

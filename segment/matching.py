@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .cluster import NOISE, agreement
-
-METHODS = ("hdbscan", "gmm", "gmm_reselected", "kmeans")
+from .vocabulary import REFITS
+from .vocabulary import STABILITY_METHODS as METHODS
 
 
 def jaccard_table(original: np.ndarray, resample: np.ndarray) -> pd.DataFrame:
@@ -81,8 +81,7 @@ def match_clusters(original: np.ndarray, resample: np.ndarray, archetypes=None) 
 
 
 def _original_labels(seg, fixed_labels=None) -> dict:
-    out = {"hdbscan": seg.labels("hdbscan"), "gmm": seg.labels("gmm"),
-           "gmm_reselected": seg.labels("gmm"), "kmeans": seg.labels("kmeans")}
+    out = {m: seg.labels(REFITS[m]) for m in METHODS}
     if fixed_labels is not None:
         out["gmm"] = fixed_labels
     n = len(seg.ids)

@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .matching import METHODS, _jaccards, _resample_rows, _summaries
-
-VERDICTS = ("stable", "borderline", "weak", "dissolved", "no reference", "not resampled")
-STRUCTURE_METHODS = ("hdbscan", "gmm", "kmeans")  # the family over which alpha is divided
+from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family over which alpha is divided
+from .vocabulary import REFITS
 
 
 def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "correlated") -> pd.DataFrame:
@@ -156,7 +155,7 @@ def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tup
     structure = []
     for m in METHODS:
         rows = table["method"] == m
-        ref_method = "gmm" if m == "gmm_reselected" else m
+        ref_method = REFITS[m]
         null = null_reference.loc[null_reference["method"] == ref_method, "best_mean_jaccard"].to_numpy(float)
         if len(null):
             q = 1 - alpha_family

@@ -11,6 +11,7 @@ places new respondents into a fit (:mod:`segment.predict`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,9 @@ from .cluster import (
 )
 from .features import FeatureEncoder, encoder_for
 from .reduce import fit_umap
-
-METHODS = ("hdbscan", "gmm", "kmeans")
+from .vocabulary import ARCHETYPE_METHODS as METHODS
+from .vocabulary import METHODS as REGISTRY
+from .vocabulary import SPACE_WORDS
 MIN_POINTS_TO_EMBED = 10
 
 
@@ -78,11 +80,15 @@ class Segmentation:
     pca: object = None
     spaces: dict = field(default_factory=lambda: {"gmm": "embedding", "kmeans": "features"})
 
+    def point_labels(self, method: str) -> np.ndarray | None:
+        """Labels per distinct answer pattern (noise = -1 for HDBSCAN); None when not fitted."""
+        return {"hdbscan": self.hdbscan.labels,
+                "gmm": None if self.gmm is None else self.gmm.labels,
+                "kmeans": self.kmeans}[method]
+
     def labels(self, method: str) -> np.ndarray:
         """Labels per respondent (noise = -1 for HDBSCAN)."""
-        per_point = {"hdbscan": self.hdbscan.labels,
-                     "gmm": None if self.gmm is None else self.gmm.labels,
-                     "kmeans": self.kmeans}[method]
+        per_point = self.point_labels(method)
         return None if per_point is None else per_point[self.inverse]
 
     def labels_frame(self) -> pd.DataFrame:
@@ -257,26 +263,27 @@ def evaluate(seg: Segmentation, *, dbcv: bool = True, seed: int = 0) -> dict:
         ``{"agreement": [...], "indices": [...], "contingency": DataFrame}``.
     """
     rows = []
-    h, g, k = seg.labels("hdbscan"), seg.labels("gmm"), seg.labels("kmeans")
-    pairs = [("hdbscan", "gmm", h, g), ("hdbscan", "kmeans", h, k), ("gmm", "kmeans", g, k)]
-    for a, b, la, lb in pairs:
+    per_respondent = {m: seg.labels(m) for m in METHODS}
+    for a, b in combinations(METHODS, 2):
+        la, lb = per_respondent[a], per_respondent[b]
         if la is None or lb is None:
             continue
         res = agreement(la, lb)
+        noise = REGISTRY[a].noise or REGISTRY[b].noise
         rows.append({"method_a": a, "method_b": b, **res,
-                     "note": "respondents that HDBSCAN calls noise are left out" if "hdbscan" in (a, b) else ""})
+                     "note": "respondents that HDBSCAN calls noise are left out" if noise else ""})
     indices = []
     # per distinct point: indices describe the geometry the clusterers saw
-    for method, labels in (("hdbscan", seg.hdbscan.labels),
-                           ("gmm", None if seg.gmm is None else seg.gmm.labels),
-                           ("kmeans", seg.kmeans)):
+    for method in METHODS:
+        labels = seg.point_labels(method)
         if labels is None:
             continue
-        indices += internal_indices(seg.embedding, labels, space_name="UMAP embedding",
+        indices += internal_indices(seg.embedding, labels, space_name=SPACE_WORDS["embedding"],
                                     method=method, random_state=seed, dbcv=dbcv)
-        indices += internal_indices(seg.X, labels, space_name="scaled feature space",
+        indices += internal_indices(seg.X, labels, space_name=SPACE_WORDS["features"],
                                     method=method, random_state=seed, dbcv=False)
     from .cluster import contingency
+    h, g = per_respondent["hdbscan"], per_respondent["gmm"]
     table = contingency(h, g) if g is not None else pd.DataFrame()
     return {"agreement": rows, "indices": indices, "contingency": table}
 

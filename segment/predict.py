@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import SegmentError
+from .vocabulary import ASSIGNMENT_COLUMNS as LABEL_COLUMN
+from .vocabulary import NOISE
 
 KNN_CHUNK = 256
-LABEL_COLUMN = {"hdbscan": "hdbscan_label", "gmm": "gmm_component", "kmeans": "kmeans_cluster"}
 TRANSFER_COLUMNS = ["hdbscan_label", "hdbscan_probability", "hdbscan_soft_label", "gmm_component",
                     "gmm_posterior", "kmeans_cluster", "distance_to_training"]
 
@@ -293,7 +294,7 @@ def assign(model, X_new: np.ndarray, E_new: np.ndarray, index=None) -> pd.DataFr
     out = pd.DataFrame(index=pd.RangeIndex(n) if index is None else index)
     h = model.hdbscan
     placed = ~np.isnan(E_new).any(axis=1)
-    labels = np.full(n, -1)
+    labels = np.full(n, NOISE)
     prob = np.zeros(n)
     soft = None
     if h.model is not None and n and placed.any():
@@ -306,7 +307,7 @@ def assign(model, X_new: np.ndarray, E_new: np.ndarray, index=None) -> pd.DataFr
             soft = labels.copy()
             if h.n_clusters > 0:
                 mv = np.asarray(hdbscan.membership_vector(h.model, E_new[placed])).reshape(int(placed.sum()), -1)
-                soft[placed] = np.where(labels[placed] == -1, mv.argmax(axis=1), labels[placed])
+                soft[placed] = np.where(labels[placed] == NOISE, mv.argmax(axis=1), labels[placed])
     elif h.soft_labels is not None:
         soft = labels.copy()
     out["hdbscan_label"] = labels

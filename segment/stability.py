@@ -53,11 +53,10 @@ from .matching import (
     METHODS, _jaccards, _original_labels, _resample_rows, _respondent_table, _summaries, jaccard_table,
     match_clusters,
 )
-from .null_reference import VERDICTS, _null_runs, _permuted, _thresholds, _verdicts
+from .null_reference import _null_runs, _permuted, _thresholds, _verdicts
 from .pipeline import MIN_POINTS_TO_EMBED, fit_segmentation, stage_seed
-
-METHOD_NAMES = {"hdbscan": "HDBSCAN", "gmm": "GMM (fixed k)", "gmm_reselected": "GMM (k re-selected)",
-                "kmeans": "K-Means"}
+from .vocabulary import GMM_RESELECTED, NOT_STABLE_VERDICTS, STABLE, VERDICTS
+from .vocabulary import SHORT_NAMES as METHOD_NAMES
 
 
 class StabilityInterrupted(KeyboardInterrupt):
@@ -177,7 +176,7 @@ def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence, res
         seg = fit_segmentation(sub, ctx.codebook, cfg, seed, precomputed_knn=knn, memory=memory, **fixed)
         labels = {"hdbscan": seg.labels("hdbscan"), "kmeans": seg.labels("kmeans")}
         selected_k = seg.gmm.k if seg.gmm is not None else 0
-        labels["gmm_reselected"] = seg.labels("gmm")
+        labels[GMM_RESELECTED.name] = seg.labels("gmm")
         if reselect and ctx.fixed_k is not None and seg.gmm is not None and len(seg.X) >= MIN_POINTS_TO_EMBED:
             g = cfg.cluster.gmm
             fixed_fit = select_gmm(gmm_space(seg, cfg), k=(ctx.fixed_k, ctx.fixed_k),
@@ -185,7 +184,7 @@ def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence, res
                                    random_state=stage_seed(seed, 1))
             labels["gmm"] = fixed_fit.labels[seg.inverse]
         else:
-            labels["gmm"] = labels["gmm_reselected"]
+            labels["gmm"] = labels[GMM_RESELECTED.name]
     out = {m: (np.full(len(drawn), NOISE) if v is None else np.asarray(v, np.int64)) for m, v in labels.items()}
     return {"labels": out, "selected_k": int(selected_k),
             "covariance_type": "" if seg.gmm is None else str(seg.gmm.model.covariance_type)}
@@ -368,7 +367,7 @@ def _assemble(tasks: _Tasks, original, seed) -> StabilityResult:
     resamples = pd.DataFrame(_resample_rows(orig_labels, observed, "cohort") + null.rows)
     ok = resamples[(resamples["sample"] == "cohort") & (resamples["status"] == "ok")]
     summary, per_method = _method_summaries(table, structure, ok, s, alpha_family)
-    ks = ok.loc[ok["method"] == "gmm_reselected", "selected_k"].astype(int)
+    ks = ok.loc[ok["method"] == GMM_RESELECTED.name, "selected_k"].astype(int)
     k_dist = {int(k): float(v) for k, v in ks.value_counts(normalize=True).sort_index().items()}
     if len(ks) and fixed_k is not None:
         summary.append(f"The mixture's criterion re-selected k = {fixed_k} (the original k) in "
@@ -421,12 +420,11 @@ def _method_summaries(table: pd.DataFrame, structure: pd.DataFrame, ok: pd.DataF
         ref_text = ("no null reference" if np.isnan(ref) else
                     f"the best archetype of structure-free cohorts reaches {ref:.2f} at the "
                     f"{1 - alpha_family:.1%} level")
-        parts = [f"{counts[v]} {v}" for v in ("borderline", "weak", "dissolved", "no reference", "not resampled")
-                 if counts[v]]
+        parts = [f"{counts[v]} {v}" for v in NOT_STABLE_VERDICTS if counts[v]]
         summary.append(
-            f"{METHOD_NAMES[m]}: {counts['stable']} of {len(t)} archetypes stable (mean Jaccard ≥ {s.stable:g} over "
+            f"{METHOD_NAMES[m]}: {counts[STABLE]} of {len(t)} archetypes stable (mean Jaccard ≥ {s.stable:g} over "
             f"{plan}, and above structure-free data: {ref_text})" + (f"; {', '.join(parts)}." if parts else "."))
-        if counts["stable"] == 0 and (t["mean_jaccard"] >= s.stable).any() and not np.isnan(ref):
+        if counts[STABLE] == 0 and (t["mean_jaccard"] >= s.stable).any() and not np.isnan(ref):
             summary.append(f"{METHOD_NAMES[m]}: archetypes reach the Jaccard threshold but are no more "
                            "reproducible than the archetypes of structure-free data of the same shape: "
                            "they do not show archetypes.")

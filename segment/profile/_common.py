@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-NOISE = -1
+from ..vocabulary import NOISE
+
 CI_LEVEL = 0.95
 
 

@@ -11,8 +11,10 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import SegmentError
+from ..vocabulary import CORRECTIONS as _CORRECTIONS
+from ..vocabulary import NOT_ASSESSED
 from ._common import CI_LEVEL, _group_name, _plural
-from .tests import _CORRECTIONS, _correct
+from .tests import _correct
 from .verdicts import _pair_verdict
 
 
@@ -151,7 +153,7 @@ def _margin_rows(base, X, beta, cov, levels, dfr, stab):
         se = float(math.sqrt(max(grad @ cov @ grad, 0.0)))
         rows.append(dict(base, archetype=int(g), kind="adjusted_mean", estimate=est,
                          se=se, ci_low=est - tcrit * se, ci_high=est + tcrit * se,
-                         p_value=np.nan, stability_verdict=stab["per"].get(g, "not assessed")))
+                         p_value=np.nan, stability_verdict=stab["per"].get(g, NOT_ASSESSED)))
     for i, g in enumerate(levels[1:], start=1):
         est = float(beta[i])
         se = float(math.sqrt(cov[i, i]))

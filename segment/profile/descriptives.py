@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..vocabulary import NOT_ASSESSED
 from ._common import CI_LEVEL, NOISE, _frame
 from .tables import PROFILE_COLUMNS
 
@@ -23,7 +24,7 @@ def _profiles_table(method, labels, y_all, outcome_names, cut, stab) -> pd.DataF
     for g in sorted(int(a) for a in np.unique(label_arr)):
         members = label_arr == g
         group = "noise" if g == NOISE else "archetype"
-        verdict = stab["per"].get(g, "not assessed")
+        verdict = stab["per"].get(g, NOT_ASSESSED)
         for outcome in outcome_names:
             v = y_all[outcome].to_numpy(dtype=float)[members]
             v = v[~np.isnan(v)]

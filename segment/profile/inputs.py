@@ -10,9 +10,11 @@ import pandas as pd
 
 from ..config import ProfileConfig
 from ..errors import SegmentError
+from ..vocabulary import ARCHETYPE_METHODS
+from ..vocabulary import CORRECTIONS as _CORRECTIONS
+from ..vocabulary import PAIRWISE_TESTS as _PAIRWISE_TESTS
 from ._common import NOISE
 from .adjusted import _is_categorical
-from .tests import _CORRECTIONS, _PAIRWISE_TESTS
 
 
 def _check_config(cfg, outcome_columns) -> ProfileConfig:
@@ -60,7 +62,7 @@ def _check_config(cfg, outcome_columns) -> ProfileConfig:
 def _check_method(method) -> str:
     if not isinstance(method, str) or not method.strip():
         raise SegmentError(f"method must be the name of the clustering method "
-                           f"(e.g. 'hdbscan', 'gmm', 'kmeans'), not {method!r}.")
+                           f"(e.g. {', '.join(map(repr, ARCHETYPE_METHODS))}), not {method!r}.")
     return method.strip()
 
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ..errors import SegmentError
+from ..vocabulary import NOT_ASSESSED
 from ._common import NOISE, _frame, _group_name
 from .tables import ARCHETYPE_COLUMNS
 
@@ -100,7 +101,7 @@ def _archetypes_table(method, labels, feat, stab, names, top, log):
                     top_text = "; ".join(f"{c[0]} {c[3]:+.1f}" for c in best)
                     draft = _draft_name(g, best)
         rows.append(dict(method=method, archetype=g, group=group, n=n, share=n / total,
-                         stability_verdict=stab["per"].get(g, "not assessed"),
+                         stability_verdict=stab["per"].get(g, NOT_ASSESSED),
                          name=names.get(g, draft), draft_name=draft, top_features=top_text))
     if dropped_constant:
         log.add(f"{method}: feature(s) {sorted(dropped_constant)} do not vary within the "

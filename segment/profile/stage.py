@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SegmentError
+from ..vocabulary import ARCHETYPE_METHODS
 from .continuum import NEAR_CIRCULAR, _circular_warning, near_circular_features
 from .core import profile_archetypes
 from .tables import concat_profiles
@@ -57,7 +58,7 @@ def profile_stage(*, config, cohort, segmentation, seed, progress, tables, resul
     features = pd.DataFrame(seg.X[seg.inverse], index=seg.ids, columns=names)
     stability = results.get("stability")
     parts = []
-    for i, method in enumerate(("hdbscan", "gmm", "kmeans")):
+    for i, method in enumerate(ARCHETYPE_METHODS):
         labels = seg.labels(method)
         if labels is None:
             continue

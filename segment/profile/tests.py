@@ -10,16 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..config import CORRECTIONS
+from ..vocabulary import CORRECTIONS as _CORRECTIONS
+from ..vocabulary import GAMES_HOWELL
+from ..vocabulary import PAIRWISE_TESTS as _PAIRWISE_TESTS
 from ._common import _empty, _frame, _group_name, _members_text, _plural
 from .tables import PAIRWISE_COLUMNS
 from .verdicts import _pair_verdict
-
-_CORRECTION_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR",
-                     "bonferroni": "Bonferroni"}
-_CORRECTIONS = {c: _CORRECTION_NAMES[c] for c in CORRECTIONS}
-GAMES_HOWELL = "games-howell"
-_PAIRWISE_TESTS = {GAMES_HOWELL: "Games-Howell", "welch": "Welch t"}
 
 
 # --------------------------------------------------------------------------
@@ -154,7 +150,7 @@ def _pairwise_rows(method, outcome, groups, cfg, stab, log):
         else:
             t = diff / se
             df = (sa + sb) ** 2 / (sa ** 2 / (na - 1) + sb ** 2 / (nb - 1))
-            if cfg.pairwise == "games-howell":
+            if cfg.pairwise == GAMES_HOWELL:
                 p = float(stats.studentized_range.sf(abs(t) * math.sqrt(2), k, df))
             else:
                 p = float(2 * stats.t.sf(abs(t), df))

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import SegmentError
+from ..vocabulary import NOT_ASSESSED
 from ._common import CI_LEVEL, NOISE, _frame
 from .tables import UNCERTAINTY_COLUMNS
 
@@ -29,7 +30,7 @@ def _uncertainty_table(method, labels, y_all, outcome_names, posteriors, archety
         q, u = _draw_estimates(yv, draws, ok, m, k)
         for j, a in enumerate(archetype_ids):
             base = dict(method=method, outcome=outcome, archetype=a, n=n, approach=approach,
-                        stability_verdict=stab["per"].get(a, "not assessed"))
+                        stability_verdict=stab["per"].get(a, NOT_ASSESSED))
             rows.append(_rubin_row(base, q[:, j], u[:, j], m, n - k, log))
     return _frame(rows, UNCERTAINTY_COLUMNS)
 

@@ -5,26 +5,20 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import SegmentError
+from ..vocabulary import (
+    ALL_STABLE, NOISE_VERDICT, NOT_ALL_STABLE, NOT_ASSESSED, PAIR_VERDICT_RANK, STABILITY_NOT_ASSESSED, STABLE,
+    STABLE_INTERPRETATION, VERDICTS,
+)
 from ._common import NOISE
-
-# every verdict the stability stage writes
-_VERDICTS = ("stable", "borderline", "weak", "dissolved", "no reference", "not resampled")
-# Order used to summarise a pair of archetypes by its least stable member.
-_VERDICT_RANK = {"stable": 0, "borderline": 1, "not assessed": 2, "not resampled": 2, "no reference": 2,
-                 "weak": 3, "dissolved": 4}
-NOT_ASSESSED = "stability not assessed"
-ALL_STABLE = "all stable"
-NOT_ALL_STABLE = "not all archetypes stable"
-INTERPRET_STABLE = "archetypes stable under resampling"
 
 
 def _stability(stability, archetype_ids, method, log) -> dict:
     """Per-archetype verdicts plus the method-level summary and interpretation."""
-    verdicts = {NOISE: "not applicable (noise)"}
+    verdicts = {NOISE: NOISE_VERDICT}
     if stability is None:
         for a in archetype_ids:
-            verdicts[a] = "not assessed"
-        return {"per": verdicts, "summary": NOT_ASSESSED, "interpretation": NOT_ASSESSED}
+            verdicts[a] = NOT_ASSESSED
+        return {"per": verdicts, "summary": STABILITY_NOT_ASSESSED, "interpretation": STABILITY_NOT_ASSESSED}
     if not isinstance(stability, pd.DataFrame):
         raise SegmentError("stability must be a DataFrame with columns 'archetype' and "
                            f"'verdict', not {type(stability).__name__}.")
@@ -43,9 +37,9 @@ def _stability(stability, archetype_ids, method, log) -> dict:
             raise SegmentError(f"the stability table has archetype {a!r}, which is not an "
                                "integer archetype label.") from None
         v = str(v).strip().lower()
-        if v not in _VERDICTS:
+        if v not in VERDICTS:
             raise SegmentError(f"the stability table gives archetype {a} the verdict {v!r}; "
-                               f"use one of {list(_VERDICTS)}.")
+                               f"use one of {list(VERDICTS)}.")
         if a in given and given[a] != v:
             raise SegmentError(f"the stability table gives archetype {a} two verdicts "
                                f"({given[a]!r} and {v!r}) for {method}; keep one.")
@@ -59,10 +53,10 @@ def _stability(stability, archetype_ids, method, log) -> dict:
         log.add(f"{method}: no stability verdict for archetype(s) {unassessed}; marked "
                 "'not assessed'.")
     for a in archetype_ids:
-        verdicts[a] = given.get(a, "not assessed")
-    unstable = [a for a in archetype_ids if verdicts[a] != "stable"]
+        verdicts[a] = given.get(a, NOT_ASSESSED)
+    unstable = [a for a in archetype_ids if verdicts[a] != STABLE]
     if not unstable:
-        summary, interpretation = ALL_STABLE, INTERPRET_STABLE
+        summary, interpretation = ALL_STABLE, STABLE_INTERPRETATION
     else:
         which = "; ".join(f"archetype {a}: {verdicts[a]}" for a in unstable)
         summary = NOT_ALL_STABLE
@@ -74,6 +68,6 @@ def _stability(stability, archetype_ids, method, log) -> dict:
 
 
 def _pair_verdict(stab, a, b) -> str:
-    va, vb = stab["per"].get(a, "not assessed"), stab["per"].get(b, "not assessed")
-    return max((va, vb), key=lambda v: _VERDICT_RANK.get(v, 1))
+    va, vb = stab["per"].get(a, NOT_ASSESSED), stab["per"].get(b, NOT_ASSESSED)
+    return max((va, vb), key=lambda v: PAIR_VERDICT_RANK.get(v, 1))
 

@@ -14,6 +14,7 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from ..predict import LABEL_COLUMN, assign, embed_new
+from ..vocabulary import NOISE, NOISE_NAME
 
 PS_THRESHOLD = 0.8      # prediction strength at or above which archetypes replicate
 MIN_MATCH_JACCARD = 0.5  # a refitted archetype stands for an original one only from this Jaccard on
@@ -36,7 +37,7 @@ def _holm(p: np.ndarray) -> np.ndarray:
 
 def contingency_table(refit: np.ndarray, transferred: np.ndarray) -> pd.DataFrame:
     """Counts of refitted (rows) by transferred (columns) archetypes, noise left out."""
-    keep = (refit != -1) & (transferred != -1)
+    keep = (refit != NOISE) & (transferred != NOISE)
     return pd.crosstab(pd.Series(refit[keep], name="refit"), pd.Series(transferred[keep], name="original"))
 
 
@@ -65,10 +66,10 @@ def prediction_strength(refit: np.ndarray, transferred: np.ndarray) -> pd.DataFr
     (``is_minimum``); archetypes with fewer than two members have none.
     """
     rows = []
-    for a in sorted(set(refit.tolist()) - {-1}):
+    for a in sorted(set(refit.tolist()) - {NOISE}):
         members = transferred[refit == a]
         n = len(members)
-        counts = np.bincount(members[members != -1]) if (members != -1).any() else np.array([0])
+        counts = np.bincount(members[members != NOISE]) if (members != NOISE).any() else np.array([0])
         pairs = n * (n - 1)
         together = float((counts * (counts - 1)).sum())
         rows.append({"refit_archetype": int(a), "n": int(n), "n_pairs": int(pairs // 2),
@@ -94,7 +95,7 @@ def in_group_proportion(X: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
         idx = np.arange(len(X))
         nearest = np.where(ind[:, 0] == idx, ind[:, 1], ind[:, 0])
         same = labels[nearest] == labels
-        for a in sorted(set(labels.tolist()) - {-1}):
+        for a in sorted(set(labels.tolist()) - {NOISE}):
             m = labels == a
             rows.append({"archetype": int(a), "n_in_group": int(m.sum()),
                          "in_group_proportion": float(same[m].mean())})
@@ -205,7 +206,7 @@ def share_changes(original: np.ndarray, new: np.ndarray) -> tuple[pd.DataFrame, 
         se0 = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) if n1 and n2 else np.nan
         se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) if n1 and n2 else np.nan
         z = (p2 - p1) / se0 if se0 and se0 > 0 else np.nan
-        rows.append({"archetype": int(g), "group": "noise" if g == -1 else "archetype",
+        rows.append({"archetype": int(g), "group": NOISE_NAME if g == NOISE else "archetype",
                      "n_original": x1, "share_original": p1, "n_new": x2, "share_new": p2,
                      "difference": p2 - p1, "ci_low": p2 - p1 - 1.959964 * se,
                      "ci_high": p2 - p1 + 1.959964 * se, "z": z,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..vocabulary import NOISE
 from ._agreement import ALPHA, MIN_MATCH_JACCARD, _holm
 
 OUTCOME_COLUMNS = ["method", "archetype", "outcome", "refit_archetype", "match_jaccard",
@@ -43,7 +44,7 @@ def _welch_vs_rest(n1, m1, v1, n2, m2, v2) -> dict:
 def summaries_from_values(labels: np.ndarray, y: np.ndarray) -> dict:
     """``{archetype: (n, mean, variance)}`` of an outcome, noise and missing values left out."""
     out = {}
-    ok = ~np.isnan(y) & (labels != -1)
+    ok = ~np.isnan(y) & (labels != NOISE)
     for a in sorted(set(labels[ok].tolist())):
         v = y[ok & (labels == a)]
         out[int(a)] = (len(v), float(v.mean()), float(v.var(ddof=1)) if len(v) > 1 else np.nan)
@@ -74,7 +75,7 @@ def effects_vs_rest(summary: dict) -> dict:
 def original_summaries(profiles: pd.DataFrame, method: str, outcome: str) -> dict:
     """``{archetype: (n, mean, variance)}`` from a run's ``profiles.csv``."""
     p = profiles[(profiles["method"] == method) & (profiles["outcome"] == outcome)
-                 & (profiles["archetype"] != -1)]
+                 & (profiles["archetype"] != NOISE)]
     out = {}
     for a, g in p.groupby("archetype"):
         s = dict(zip(g["statistic"], g["value"]))

@@ -18,6 +18,7 @@ import pandas as pd
 from ..errors import SegmentError
 from ..pipeline import METHODS
 from ..predict import LABEL_COLUMN, held_out_transfer, transfer
+from ..vocabulary import NOISE
 from ._agreement import (
     ALPHA, CORRECTION, IGP_NULL_DRAWS, MIN_MATCH_JACCARD, PS_THRESHOLD, SHARES_COLUMNS, contingency_table,
     in_group_proportion, in_group_proportion_null, match_archetypes, prediction_strength, share_changes,
@@ -230,7 +231,7 @@ def _matching_rows(m: str, R: np.ndarray, T: np.ndarray, match: dict, orig_ids: 
     """Rows of ``matching.csv`` of one method: every refitted archetype, then unmatched original ones."""
     table = contingency_table(R, T)
     rows = []
-    for r in sorted(set(R.tolist()) - {-1}):
+    for r in sorted(set(R.tolist()) - {NOISE}):
         o = match.get(r)
         n_both = int(table.loc[r, o]) if o is not None else 0
         n_r, n_t = int((R == r).sum()), int((T == o).sum()) if o is not None else 0
@@ -302,7 +303,7 @@ def _compare(fits: _Fits, igps: dict, igp_null: pd.DataFrame, profiles: pd.DataF
         T = fits.transferred[LABEL_COLUMN[m]].to_numpy()
         R = fits.refit_labels[m].to_numpy()
         match = match_archetypes(R, T)
-        orig_ids = sorted(set(fits.seg.labels(m).tolist()) - {-1})
+        orig_ids = sorted(set(fits.seg.labels(m).tolist()) - {NOISE})
         k_refit = len(set(R.tolist()) - {-1})
         rows = _matching_rows(m, R, T, match, orig_ids, igps[m], igp_null)
         matching_rows += rows
@@ -378,7 +379,7 @@ def _summary(fits: _Fits, methods: list[dict], tests: dict, manifest: dict, coho
         "transfer": {"method": "exact nearest training patterns, membership-weighted mean of their "
                                "embedding (UMAP's transform initialisation, no stochastic refinement); "
                                "batch independent",
-                     "hdbscan_noise_share": float(np.mean(fits.transferred["hdbscan_label"] == -1))},
+                     "hdbscan_noise_share": float(np.mean(fits.transferred[LABEL_COLUMN["hdbscan"]] == NOISE))},
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "warnings": warnings,
         "note": note or {},

@@ -14,13 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import SegmentError
+from ..vocabulary import ARCHETYPE_METHODS as METHODS
+from ..vocabulary import DISPLAY_NAMES as METHOD_LABELS  # noqa: F401 - the report modules read it here
 
 #: Files that hold respondent identifiers or one row per respondent; the report never reads them.
 PER_RESPONDENT = frozenset({"assignments", "respondent_stability"})
 DEFAULT_MIN_CELL = 10
-METHODS = ("hdbscan", "gmm", "kmeans")
-METHOD_LABELS = {"hdbscan": "HDBSCAN", "gmm": "Gaussian mixture", "kmeans": "K-Means",
-                 "gmm_reselected": "Gaussian mixture (k re-selected per resample)"}
 
 
 @dataclass

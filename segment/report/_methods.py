@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..vocabulary import SPACE_WORDS
+
 REFERENCES = {
     "mcinnes2018": "McInnes, L., Healy, J., & Melville, J. (2018). UMAP: Uniform manifold approximation and "
                    "projection for dimension reduction. arXiv:1802.03426.",
@@ -147,7 +149,7 @@ def _space_text(g: dict) -> str:
     space = g.get("space", "embedding")
     if space == "pca":
         return f"first {g.get('pca_components', 5)} principal components of the scaled features"
-    return {"features": "scaled feature space", "embedding": "UMAP embedding"}.get(space, str(space))
+    return SPACE_WORDS.get(space, str(space))
 
 
 _CITE = {"holm1979": "Holm, 1979", "bh1995": "Benjamini & Hochberg, 1995",

@@ -13,9 +13,10 @@ from html import escape
 
 import pandas as pd
 
+from ..vocabulary import ARCHETYPE_METHODS, NO_ARCHETYPES, NOT_ASSESSED, NOT_BEYOND_NULL, STABLE
 from ._data import METHOD_LABELS
 
-HEADLINE_METHODS = ("hdbscan", "gmm", "kmeans")  # the k re-selected mixture has the same archetypes as gmm
+HEADLINE_METHODS = ARCHETYPE_METHODS  # the k re-selected mixture has the same archetypes as gmm
 NOTE_LIMIT = 8
 _PREFIX = re.compile(r"^(?P<who>[a-z_]+(?:, [^:]{1,60})?): (?P<rest>.+)$", re.S)
 _FINDING = re.compile(r"archetypes? stable \(mean Jaccard|no archetypes to assess|^\d+ respondents in the cohort"
@@ -51,14 +52,14 @@ def verdict_sentence(stability: pd.DataFrame, structure: pd.DataFrame, counts: d
     """
     found = {m: n for m, n in counts.items() if n}
     if not found:
-        return "No method found archetypes in this cohort."
-    assessed = len(stability) and (stability["verdict"].astype(str) != "not assessed").any()
+        return f"{NO_ARCHETYPES}."
+    assessed = len(stability) and (stability["verdict"].astype(str) != NOT_ASSESSED).any()
     if not assessed:
         listed = ", ".join(f"{_label(m)} {n}" for m, n in found.items())
         return (f"Archetypes found ({listed}), but their stability was not assessed (stability.resamples = 0): "
                 "nothing says yet whether they are more than slices of a continuum.")
     st = stability[stability["method"].isin(HEADLINE_METHODS)]
-    stable = st[st["verdict"].astype(str) == "stable"]
+    stable = st[st["verdict"].astype(str) == STABLE]
     if len(stable):
         parts = []
         for m, g in stable.groupby("method", sort=False):
@@ -74,8 +75,7 @@ def verdict_sentence(stability: pd.DataFrame, structure: pd.DataFrame, counts: d
             backing = " (" + "; ".join(
                 f"{_label(r.method)}: best archetype's mean Jaccard {_num(r.observed)}, p = {_num(r.p_value, 3)} "
                 f"against {int(r.null_cohorts)} structure-free cohorts" for r in s.itertuples()) + ")"
-        return ("No archetype in this cohort is more reproducible than structure-free data of the same shape"
-                f"{backing}; the outcome differences describe slices of a continuum.")
+        return (f"{NOT_BEYOND_NULL}{backing}; the outcome differences describe slices of a continuum.")
     if "mean_jaccard" not in st:
         return "No archetype is stable."
     best = st.groupby("method", sort=False)["mean_jaccard"].max()
@@ -135,7 +135,7 @@ def summary_html(*, stability, structure, counts: dict, notes, facts: str = "", 
         verdicts = stability.loc[stability["method"] == method, "verdict"].astype(str) if len(stability) else []
         tally = pd.Series(verdicts, dtype=str).value_counts()
         rows.append({"method": _label(method), "archetypes": int(n),
-                     "stability": ", ".join(f"{n} {v}" for v, n in tally.items()) or "not assessed"})
+                     "stability": ", ".join(f"{n} {v}" for v, n in tally.items()) or NOT_ASSESSED})
     if rows:
         parts.append(pd.DataFrame(rows).to_html(index=False, border=0))
     line = structure_line(structure)
@@ -200,5 +200,5 @@ def profiles_summary_html(profiles) -> str:
         a = a[a["group"] == "archetype"]
     verdicts = pd.DataFrame({"method": a.get("method", pd.Series(dtype=str)),
                              "archetype": a.get("archetype", pd.Series(dtype=int)),
-                             "verdict": a.get("stability_verdict", pd.Series(dtype=str)).fillna("not assessed")})
+                             "verdict": a.get("stability_verdict", pd.Series(dtype=str)).fillna(NOT_ASSESSED)})
     return summary_html(stability=verdicts, structure=None, counts=counts, notes=profiles.warnings)

@@ -11,6 +11,7 @@ import jinja2
 from matplotlib.colors import to_hex
 
 from ..errors import SegmentError
+from ..vocabulary import NOISE
 from ._data import PER_RESPONDENT, RunData, load_run_data, run_data_from
 from ._notebook import run_summary_html
 from ._summary import build_summary
@@ -31,7 +32,7 @@ def _environment() -> jinja2.Environment:
 def _colors(summary: dict) -> dict:
     from .figures import archetype_color
 
-    ids = {-1}
+    ids = {NOISE}
     for m in summary["profiles"]["methods"]:
         ids.update(c["archetype"] for c in m["cards"])
     return {a: to_hex(archetype_color(a)) for a in ids}

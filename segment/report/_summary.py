@@ -9,6 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 
+from ..vocabulary import (
+    ALL_STABLE, GAMES_HOWELL, NOISE, NOISE_NAME, NOT_ASSESSED, STABILITY_NOT_ASSESSED, STABLE_INTERPRETATION,
+)
 from . import _format as fmt
 from ._data import METHOD_LABELS, RunData
 from ._methods import methods_paragraphs, references
@@ -22,8 +25,6 @@ SECTIONS = (
     ("embedding", "Embedding"), ("stability", "Stability"), ("profiles", "Archetype profiles"),
     ("outcomes", "Outcomes"), ("methods", "Methods"), ("reproducibility", "Reproducibility"),
 )
-STABLE_INTERPRETATION = "archetypes stable under resampling"
-NOT_ASSESSED = "stability not assessed"
 _INDEX_LABELS = {"silhouette": "silhouette", "dbcv": "DBCV", "calinski_harabasz": "Calinski–Harabasz",
                  "davies_bouldin": "Davies–Bouldin"}
 _EFFECT_LABELS = {"eta_squared": "η²", "omega_squared": "ω²", "omega_squared_classical": "classical ω²",
@@ -32,7 +33,7 @@ _EFFECT_LABELS = {"eta_squared": "η²", "omega_squared": "ω²", "omega_squared
 
 def label(a) -> str:
     a = int(a)
-    return "noise" if a == -1 else f"archetype {a}"
+    return NOISE_NAME if a == NOISE else f"archetype {a}"
 
 
 def _size_text(n, min_cell: int, hidden: bool) -> str:
@@ -72,7 +73,7 @@ def _verdicts(data: RunData) -> dict:
 
 def verdict_class(verdict: str) -> str:
     v = str(verdict).lower()
-    if v.startswith("stable") or v == "all stable" or v == STABLE_INTERPRETATION:
+    if v.startswith("stable") or v == ALL_STABLE or v == STABLE_INTERPRETATION:
         return "ok"
     if v.startswith("weak"):
         return "warn"
@@ -100,7 +101,7 @@ def _summary_section(data: RunData, verdicts: dict) -> dict:
             noise_hidden = (method, int(noise["archetype"].iloc[0])) in hidden
             txt += (f"; noise: {_size_text(noise['n'].iloc[0], mc, noise_hidden)}"
                     + ("" if noise_hidden else f" ({fmt.share(noise['share'].iloc[0], 0)})"))
-        vs = [verdicts.get((method, int(a)), "not assessed") for a in arch["archetype"]]
+        vs = [verdicts.get((method, int(a)), NOT_ASSESSED) for a in arch["archetype"]]
         counts = pd.Series(vs).value_counts() if vs else pd.Series(dtype=int)
         vtxt = ", ".join(f"{n} {v}" for v, n in counts.items()) or "—"
         rows.append([METHOD_LABELS.get(method, method), str(len(arch)), txt or "none", vtxt,
@@ -203,7 +204,7 @@ def _model_section(data: RunData) -> dict:
             ("epsilon", str(hcfg.get("epsilon", 0.0))),
             ("archetypes found", str(hm.get("n_archetypes", "—"))),
             ("noise share", suppressed_label(data.min_cell) + " respondents"
-             if ("hdbscan", -1) in _hidden(data) else fmt.share(hm.get("noise_share"))),
+             if ("hdbscan", NOISE) in _hidden(data) else fmt.share(hm.get("noise_share"))),
         ]
     agr = data.table("agreement")
     if len(agr):
@@ -397,10 +398,10 @@ def _profiles_section(data: RunData, verdicts: dict) -> dict:
                     name, _, value = token.rpartition(" ")
                     feats.append({"feature": name or token, "smd": value.replace("-", "−"),
                                   "sign": "neg" if value.startswith("-") else "pos"})
-            verdict = verdicts.get((method, a), str(r.get("stability_verdict", "not assessed")))
+            verdict = verdicts.get((method, a), str(r.get("stability_verdict", NOT_ASSESSED)))
             cards.append({
                 "archetype": a, "title": label(a), "name": str(r.get("name", "") or ""),
-                "noise": a == -1, "n": _size_text(n, mc, size_hidden),
+                "noise": a == NOISE, "n": _size_text(n, mc, size_hidden),
                 "share": "—" if size_hidden else fmt.share(r.get("share")),
                 "small": small, "verdict": verdict, "verdict_class": verdict_class(verdict),
                 "features": feats, "outcomes": outcomes, "cutoffs": cutoffs,
@@ -462,12 +463,12 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
             continue
         main = t[t["subset"] == "all assigned"] if "subset" in t else t
         interp = str(main["interpretation"].dropna().iloc[0]) if "interpretation" in main and main[
-            "interpretation"].notna().any() else NOT_ASSESSED
-        if interp == NOT_ASSESSED and stability_assessed(data):
+            "interpretation"].notna().any() else STABILITY_NOT_ASSESSED
+        if interp == STABILITY_NOT_ASSESSED and stability_assessed(data):
             interp = _interpretation_from_stability(data, method, interp)
         described = set() if not len(stats_) else set(
-            int(a) for a in stats_.loc[(stats_["method"] == method) & (stats_["archetype"] != -1), "archetype"])
-        archetypes = sorted(described | {a for m, a in small if m == method and a != -1})
+            int(a) for a in stats_.loc[(stats_["method"] == method) & (stats_["archetype"] != NOISE), "archetype"])
+        archetypes = sorted(described | {a for m, a in small if m == method and a != NOISE})
         p = pair[pair["method"] == method] if len(pair) else pd.DataFrame()
         correction = (str(p["correction"].iloc[0]) if len(p) else "")
         family = (str(p["family"].iloc[0]) if len(p) else "")
@@ -508,7 +509,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
                 po = p[p["outcome"] == outcome]
                 n_sig = int((po["reject"].astype(str).str.lower() == "true").sum())
                 row["pairs differing"] = f"{n_sig} of {len(po)}"
-            row["stability"] = interp if interp in (NOT_ASSESSED, STABLE_INTERPRETATION) else "NOT STABLE"
+            row["stability"] = interp if interp in (STABILITY_NOT_ASSESSED, STABLE_INTERPRETATION) else "NOT STABLE"
             rows.append(row)
         frame = pd.DataFrame(rows)
         frames.append(frame.assign(method=method))
@@ -540,7 +541,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
         if len(fam):
             note += (f"p adj.: each test's p-values {main['correction'].iloc[0]}-corrected over the outcomes "
                      f"(family e.g. “{fam.iloc[0]}”). ")
-        if len(p) and correction == "games-howell":
+        if len(p) and correction == GAMES_HOWELL:
             note += ("Pairs differing: Games–Howell p-values, adjusted over the pairs of each outcome by the "
                      "studentized range and not corrected again (p < .05; each pair below). ")
             pair_table["note"] = ("Games–Howell tests; p is adjusted over the pairs of the outcome (studentized "
@@ -560,7 +561,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
                 note += (f"For {', '.join(good)} the features without clusters explain as much as the archetypes "
                          "or more: the differences may be slices of a continuum. ")
         note += "p values are not adjusted across methods."
-        withheld = sorted(a for m, a in small if m == method and a != -1)
+        withheld = sorted(a for m, a in small if m == method and a != NOISE)
         if withheld:
             note += (f" Archetype(s) {', '.join(map(str, withheld))}: fewer than {data.min_cell} respondents, "
                      "statistics not shown (report.min_cell).")
@@ -595,7 +596,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
             "method": method, "label": METHOD_LABELS.get(method, method), "interpretation": interp,
             "uncertainty": unc_table,
             "verdict_class": verdict_class(interp),
-            "stable": interp == STABLE_INTERPRETATION, "assessed": interp != NOT_ASSESSED,
+            "stable": interp == STABLE_INTERPRETATION, "assessed": interp != STABILITY_NOT_ASSESSED,
             "apa": fmt.table(frame, caption=f"{METHOD_LABELS.get(method, method)}: outcomes by archetype",
                              numeric=numeric, note=note,
                              row_classes=["" if r["stability"] != "NOT STABLE" else "verdict-bad" for r in rows]),
@@ -607,7 +608,7 @@ def _outcomes_section(data: RunData, verdicts: dict) -> dict:
 def _interpretation_from_stability(data: RunData, method: str, default: str) -> str:
     """The tests' stability interpretation, from ``stability.csv`` when the tests do not carry it."""
     st = data.table("stability")
-    st = st[(st["method"] == method) & (st["archetype"] != -1)]
+    st = st[(st["method"] == method) & (st["archetype"] != NOISE)]
     if not len(st):
         return default
     unstable = [(int(a), str(v)) for a, v in zip(st["archetype"], st["verdict"]) if str(v) != "stable"]

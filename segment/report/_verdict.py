@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import _format as fmt
+from ..vocabulary import ARCHETYPE_METHODS, NO_ARCHETYPES, NOISE, NOT_BEYOND_NULL, NOT_STABLE_VERDICTS, STABLE
 from ._data import METHOD_LABELS, RunData, run_data_from
 from ._suppress import group_sizes_below, hidden_sizes, suppressed_label, withhold_small_groups
 
 #: Methods whose archetypes the verdict counts (``gmm_reselected`` re-assesses the mixture's own archetypes)
-VERDICT_METHODS = ("hdbscan", "gmm", "kmeans")
-_OTHER_VERDICTS = ("borderline", "weak", "dissolved", "no reference", "not resampled")
+VERDICT_METHODS = ARCHETYPE_METHODS
 _WORDS = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight",
           9: "Nine", 10: "Ten"}
 
@@ -85,7 +85,7 @@ def verdict(data) -> Verdict:
                    manifest=data.manifest, folder=data.folder)
     counts = _archetype_counts(data)
     if not sum(counts.values()):
-        return Verdict("no archetypes", ["No method found archetypes in this cohort: every respondent falls in "
+        return Verdict("no archetypes", [f"{NO_ARCHETYPES}: every respondent falls in "
                                          "one group (or in HDBSCAN's noise)."])
     if not stability_assessed(data):
         found = "; ".join(f"{METHOD_LABELS.get(m, m)} {n}" for m, n in counts.items() if n)
@@ -93,9 +93,9 @@ def verdict(data) -> Verdict:
             f"Stability was not assessed (no resampling), so the archetypes found ({found}) are descriptive: "
             "nothing here says they would reappear in another sample of this population."])
     st = data.table("stability")
-    st = st[st["method"].isin(VERDICT_METHODS) & (pd.to_numeric(st["archetype"]) != -1)]
-    stable = st[st["verdict"].astype(str) == "stable"]
-    rest = _verdict_counts(st[st["verdict"].astype(str) != "stable"])
+    st = st[st["method"].isin(VERDICT_METHODS) & (pd.to_numeric(st["archetype"]) != NOISE)]
+    stable = st[st["verdict"].astype(str) == STABLE]
+    rest = _verdict_counts(st[st["verdict"].astype(str) != STABLE])
     if len(stable):
         return Verdict("stable", [_stable_sentence(data, stable, counts)]
                        + ([f"The other archetypes are not stable ({rest}): read their outcome differences as "
@@ -118,7 +118,7 @@ def _verdict_counts(st: pd.DataFrame) -> str:
         v = st.loc[st["method"] == m, "verdict"].astype(str)
         if len(v):
             parts.append(f"{METHOD_LABELS.get(m, m)}: "
-                         + ", ".join(f"{int((v == k).sum())} {k}" for k in _OTHER_VERDICTS if (v == k).any()))
+                         + ", ".join(f"{int((v == k).sum())} {k}" for k in NOT_STABLE_VERDICTS if (v == k).any()))
     return "; ".join(parts)
 
 
@@ -167,7 +167,7 @@ def _no_stable_sentences(data: RunData, st: pd.DataFrame, rest: str) -> list:
     ) if len(test) else ""
     rejected = test[test["reject"].astype(str).str.lower() == "true"] if len(test) else test
     if len(test) and not len(rejected):
-        first = ("No archetype in this cohort is more reproducible than structure-free data of the same shape "
+        first = (f"{NOT_BEYOND_NULL} "
                  f"(best archetype's mean Jaccard against the 95th percentile of structure-free cohorts: {numbers}); "
                  "the outcome differences below describe slices of a continuum, not distinct groups.")
     else:

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure
 
+from ..vocabulary import ARCHETYPE_METHODS, NOISE, NOISE_NAME
 from ._data import METHOD_LABELS, run_data_from
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     "figure_to_svg",
 ]
 
-NOISE = -1
 NOISE_COLOR = "#b4b4b4"
 NULL_COLOR = "#9a9a9a"
 _PALETTE = colormaps["tab10"].colors + colormaps["Dark2"].colors
@@ -55,7 +55,7 @@ def archetype_color(archetype) -> str | tuple:
 
 def archetype_label(archetype) -> str:
     a = int(archetype)
-    return "noise" if a == NOISE else f"archetype {a}"
+    return NOISE_NAME if a == NOISE else f"archetype {a}"
 
 
 def figure_to_svg(fig: Figure) -> str:
@@ -105,7 +105,7 @@ def embedding_figure(run, methods=None) -> Figure | None:
     emb = data.table("embedding_2d")
     if not len(emb):
         return None
-    methods = [m for m in (methods or ("hdbscan", "gmm", "kmeans")) if m in emb.columns]
+    methods = [m for m in (methods or ARCHETYPE_METHODS) if m in emb.columns]
     if not methods:
         return None
     with rc_context(_STYLE):
@@ -185,7 +185,7 @@ def stability_figure(run) -> Figure | None:
         return None
     null = data.table("null_jaccard")
     dissolved, stable = _thresholds(data)
-    methods = [m for m in ("hdbscan", "gmm", "kmeans") if m in set(jac["method"])]
+    methods = [m for m in ARCHETYPE_METHODS if m in set(jac["method"])]
     widths = [len(set(jac.loc[jac["method"] == m, "archetype"])) + 1 for m in methods]
     with rc_context(_STYLE):
         fig = _figure(min(1.0 + 0.75 * sum(widths) + 0.6 * len(methods), 11), 3.2)
@@ -261,7 +261,7 @@ def feature_heatmap_figure(run, methods=None) -> Figure | None:
     feat = data.table("archetype_features")
     if not len(feat) or "smd" not in feat:
         return None
-    methods = [m for m in (methods or ("hdbscan", "gmm", "kmeans")) if m in set(feat["method"])]
+    methods = [m for m in (methods or ARCHETYPE_METHODS) if m in set(feat["method"])]
     order = list(dict.fromkeys(feat["feature"]))
     rows = [len(set(feat.loc[feat["method"] == m, "archetype"])) for m in methods]
     vmax = float(np.nanmax(np.abs(feat["smd"].to_numpy(float)))) if len(feat) else 1.0

@@ -1,0 +1,155 @@
+"""The fixed words of an analysis, spelled once.
+
+The clustering methods and what belongs to each (the name a user writes,
+the name the report shows, the column of ``assignments.csv``, the space it
+clusters in, whether it has a noise label); the noise label; the verdicts
+of the stability analysis and of the profiles; the corrections and
+pairwise tests the configuration accepts.  The order of :data:`METHODS` is
+the order methods appear in every table, report and figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The label of respondents HDBSCAN leaves in no archetype.
+NOISE = -1
+NOISE_NAME = "noise"
+
+#: How the configuration names a space, and how the report words it.
+SPACE_WORDS = {"features": "scaled feature space", "embedding": "UMAP embedding"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One clustering method and the words that go with it.
+
+    Attributes
+    ----------
+    name : str
+        As the configuration, the tables and the command line write it.
+    display : str
+        As the report names it.
+    column : str
+        Its archetype column in ``assignments.csv``.
+    probability : str or None
+        Its column of membership probabilities in ``assignments.csv``, if any.
+    space : str
+        The space it clusters in by default (a key of :data:`SPACE_WORDS`).
+    noise : bool
+        Whether it leaves respondents in :data:`NOISE`.
+    short : str
+        As the stability summary sentences name it.
+    refits : str or None
+        For a variant of the stability analysis only: the method whose
+        archetypes it assesses.
+    """
+
+    name: str
+    display: str
+    column: str
+    probability: str | None
+    space: str
+    noise: bool
+    short: str
+    refits: str | None = None
+
+    @property
+    def space_words(self) -> str:
+        """The default space as the report words it."""
+        return SPACE_WORDS[self.space]
+
+
+_ALL = (
+    Method("hdbscan", "HDBSCAN", "hdbscan_label", "hdbscan_probability", "embedding", True, "HDBSCAN"),
+    Method("gmm", "Gaussian mixture", "gmm_component", "gmm_posterior", "embedding", False, "GMM (fixed k)"),
+    Method("kmeans", "K-Means", "kmeans_cluster", None, "features", False, "K-Means"),
+)
+
+#: The methods of a fit, in output order.
+METHODS = {m.name: m for m in _ALL}
+#: Their names: the methods that give archetypes.
+ARCHETYPE_METHODS = tuple(METHODS)
+
+#: The mixture refitted with its k selected again on every resample, assessed beside the mixture at fixed k.
+GMM_RESELECTED = Method("gmm_reselected", "Gaussian mixture (k re-selected per resample)", "gmm_component",
+                        "gmm_posterior", "embedding", False, "GMM (k re-selected)", refits="gmm")
+#: The variants the stability analysis adds, each right after the method it refits.
+STABILITY_VARIANTS = {GMM_RESELECTED.name: GMM_RESELECTED}
+#: Every labeling the stability analysis assesses, in output order.
+STABILITY_METHODS = tuple(name for m in ARCHETYPE_METHODS
+                          for name in (m, *(v.name for v in STABILITY_VARIANTS.values() if v.refits == m)))
+
+#: Method -> its column of ``assignments.csv``.
+ASSIGNMENT_COLUMNS = {m.name: m.column for m in METHODS.values()}
+
+#: Method (stability variants included) -> the name the report gives it.
+DISPLAY_NAMES = {m.name: m.display for m in (*METHODS.values(), *STABILITY_VARIANTS.values())}
+#: Method (stability variants included) -> the name the stability summary gives it.
+SHORT_NAMES = {m.name: m.short for m in (*METHODS.values(), *STABILITY_VARIANTS.values())}
+#: The method whose archetypes a labeling of the stability analysis assesses.
+REFITS = {**{m: m for m in METHODS}, **{v.name: v.refits for v in STABILITY_VARIANTS.values()}}
+
+
+def method_names() -> tuple[str, ...]:
+    """The names of the methods, in output order."""
+    return ARCHETYPE_METHODS
+
+
+def method(name: str) -> Method:
+    """The :class:`Method` called ``name`` (a stability variant included)."""
+    return METHODS[name] if name in METHODS else STABILITY_VARIANTS[name]
+
+
+def assignment_column(name: str) -> str:
+    """The column of ``assignments.csv`` that holds the archetypes of ``name``."""
+    return METHODS[name].column
+
+
+def display_name(name: str) -> str:
+    """The name the report gives ``name`` (an unknown name is returned as it is)."""
+    return DISPLAY_NAMES.get(name, name)
+
+
+# --------------------------------------------------------------------------
+# verdicts
+
+STABLE = "stable"
+#: Every verdict the stability analysis gives an archetype, the best first.
+VERDICTS = (STABLE, "borderline", "weak", "dissolved", "no reference", "not resampled")
+#: The verdicts that are not :data:`STABLE`, in the order summaries count them.
+NOT_STABLE_VERDICTS = VERDICTS[1:]
+#: An archetype without a verdict (stability not run, or no row for it).
+NOT_ASSESSED = "not assessed"
+#: The verdict of the noise group.
+NOISE_VERDICT = "not applicable (noise)"
+#: A pair of archetypes is summarised by its least stable member: the higher the rank, the less stable.
+PAIR_VERDICT_RANK = {STABLE: 0, "borderline": 1, NOT_ASSESSED: 2, "not resampled": 2, "no reference": 2,
+                     "weak": 3, "dissolved": 4}
+
+#: The stability of a method's archetypes, as the profile tables and the report summarise it.
+STABILITY_NOT_ASSESSED = "stability not assessed"
+ALL_STABLE = "all stable"
+NOT_ALL_STABLE = "not all archetypes stable"
+STABLE_INTERPRETATION = "archetypes stable under resampling"
+
+#: The opening of the verdict when no method found an archetype.
+NO_ARCHETYPES = "No method found archetypes in this cohort"
+#: The opening of the verdict when no archetype beats the null reference.
+NOT_BEYOND_NULL = "No archetype in this cohort is more reproducible than structure-free data of the same shape"
+
+# --------------------------------------------------------------------------
+# tests of the profiles
+
+#: Multiple-testing corrections the configuration accepts, and their names.
+CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR", "bonferroni": "Bonferroni"}
+GAMES_HOWELL = "games-howell"
+#: Pairwise tests the configuration accepts, and their names.
+PAIRWISE_TESTS = {GAMES_HOWELL: "Games-Howell", "welch": "Welch t"}
+
+__all__ = ["Method", "METHODS", "ARCHETYPE_METHODS", "GMM_RESELECTED", "STABILITY_VARIANTS", "STABILITY_METHODS",
+           "method_names", "method", "assignment_column", "display_name", "ASSIGNMENT_COLUMNS", "DISPLAY_NAMES",
+           "SHORT_NAMES", "REFITS", "NOISE", "NOISE_NAME", "SPACE_WORDS", "STABLE", "VERDICTS",
+           "NOT_STABLE_VERDICTS", "NOT_ASSESSED", "NOISE_VERDICT", "PAIR_VERDICT_RANK", "STABILITY_NOT_ASSESSED",
+           "ALL_STABLE", "NOT_ALL_STABLE", "STABLE_INTERPRETATION", "NO_ARCHETYPES", "NOT_BEYOND_NULL",
+           "CORRECTIONS", "GAMES_HOWELL", "PAIRWISE_TESTS"]
