@@ -91,7 +91,7 @@ def main() -> None:
     print(f"cohort: {args.n} respondents x {args.features} features, repeats: {args.repeat}")
 
     runs, refs = [], []
-    for i in range(args.repeat):
+    for _ in range(args.repeat):
         runs.append(measure([sys.executable, "-m", "segment.cli", "run", str(experiment), "-q"]))
         if not args.no_reference:
             refs.append(measure([sys.executable, str(folder / "reference.py"), str(csv)]))

@@ -81,8 +81,8 @@ def run_segment(B: int, n: int | None, n_jobs: int) -> dict:
 
 def run_plain(B: int, n: int | None) -> dict:
     """The textbook loop: one process, one refit after another."""
-    import numpy as np
     import hdbscan
+    import numpy as np
     import umap
     from sklearn.mixture import GaussianMixture
 
@@ -171,7 +171,8 @@ def main(argv=None) -> int:
            for k, v in rows.items() if v}
     s = med["segment"]
     print(f"segment   wall {s['wall_seconds']:7.1f} s  (stability {s['stability_seconds']:.1f} s, original fit "
-          f"{s['original_fit_seconds']:.1f} s)  peak RSS {s['peak_rss_mib']:.0f} MiB (main {s['main_peak_rss_mib']:.0f} + "
+          f"{s['original_fit_seconds']:.1f} s)  peak RSS {s['peak_rss_mib']:.0f} MiB "
+          f"(main {s['main_peak_rss_mib']:.0f} + "
           f"{a.n_jobs} x worker {s['worker_peak_rss_mib']:.0f})  "
           f"median resample {s['median_resample_seconds']:.2f} s")
     floor = s["median_resample_seconds"] * a.B / a.n_jobs

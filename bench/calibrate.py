@@ -432,7 +432,8 @@ def table(path: Path) -> str:
     by_cell, failed = _by_cell(path)
     order = [c for c in cells() if c in by_cell]
     lines = ["### Planted archetypes", "",
-             "| cell | seeds | observed separation (median) | ARI ceiling (median) | method | median ARI | k found (median) | k = planted | planted archetypes "
+             "| cell | seeds | observed separation (median) | ARI ceiling (median) | method | median ARI | "
+             "k found (median) | k = planted | planted archetypes "
              "called stable | HDBSCAN random responders in noise | equal pairs rejected | "
              "d ≥ 0.8 pairs found | truly equal pairs rejected | truly d ≥ 0.8 pairs found | median s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: install the project with its test dependencies, install
 # Debian's headless Chromium when it is missing (the report test opens a
-# report in it), then run pytest and exit with pytest's exit code.
+# report in it), check the code with ruff (rules in pyproject.toml), then run
+# pytest and exit with pytest's exit code.
 # Arguments are passed to pytest, e.g. scripts/test.sh tests/test_cli.py -q
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +19,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
+
+python3 -m ruff check --quiet .
 
 exec python3 -m pytest "$@"

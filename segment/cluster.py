@@ -16,8 +16,11 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import (
-    adjusted_mutual_info_score, adjusted_rand_score, calinski_harabasz_score,
-    davies_bouldin_score, silhouette_score,
+    adjusted_mutual_info_score,
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
 )
 from sklearn.mixture import GaussianMixture
 

@@ -76,7 +76,7 @@ class Cohort:
     def n(self) -> int:
         return len(self.features)
 
-    def subset(self, ids) -> "Cohort":
+    def subset(self, ids) -> Cohort:
         """The same cohort restricted to some respondents (in that order)."""
         return Cohort(
             codebook=self.codebook,

@@ -243,7 +243,8 @@ def _check_value(tp, value, key: str):
         list: lambda v: isinstance(v, list),
         dict: lambda v: isinstance(v, dict),
     }
-    options = typing.get_args(tp) if (isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union) else (tp,)
+    union = isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
+    options = typing.get_args(tp) if union else (tp,)
     for option in options:
         if ok[option](value):
             return float(value) if option is float and isinstance(value, int) and len(options) == 1 else value
@@ -422,7 +423,8 @@ def _validate_cluster(c: ClusterConfig) -> None:
 def _validate_stability(s: StabilityConfig) -> None:
     _in(s.scheme, ("subsample", "bootstrap"), "stability.scheme")
     if s.resamples != 0 and s.resamples < 2:
-        raise ConfigError(f"config key 'stability.resamples' must be 0 (no stability analysis) or >= 2; got {s.resamples}.")
+        raise ConfigError("config key 'stability.resamples' must be 0 (no stability analysis) or >= 2; "
+                          f"got {s.resamples}.")
     if not 0 < s.fraction <= 1:
         raise ConfigError(f"config key 'stability.fraction' must be in (0, 1]; got {s.fraction}.")
     if s.n_jobs == 0 or s.n_jobs < -1:

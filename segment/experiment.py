@@ -26,14 +26,25 @@ from .cohort import Cohort
 from .config import ExperimentConfig, load_config
 from .errors import ConfigError
 from .pipeline import NOISE, Segmentation, evaluate, fit_segmentation, stage_seed
-from .plan import Plan, prepare
-from .progress import Progress, peak_rss_mib
-from .rundir import (MANIFEST_FILE, FolderLock, check_output, discard, manifest, open_run_dir, write_json,
-                     write_run)
 
 # imported from here by other modules
-from .plan import exclusions, load_experiment_cohort, select_features  # noqa: F401
-from .rundir import make_folders, new_working_folder, package_versions, write_csv  # noqa: F401
+from .plan import Plan, exclusions, load_experiment_cohort, prepare, select_features  # noqa: F401
+from .progress import Progress, peak_rss_mib
+from .rundir import (  # noqa: F401
+    MANIFEST_FILE,
+    FolderLock,
+    check_output,
+    discard,
+    make_folders,
+    manifest,
+    new_working_folder,
+    open_run_dir,
+    package_versions,
+    write_csv,
+    write_json,
+    write_run,
+)
+from .vocabulary import ASSIGNMENT_COLUMNS
 
 MODEL_FILE = "model/segmentation.pkl"
 WORK_FOLDER = "work"  # checkpoints of an unfinished run; removed when it completes
@@ -122,7 +133,7 @@ def covariate_crosstab(cohort: Cohort, assignments: pd.DataFrame) -> pd.DataFram
     rows = []
     analysed = assignments[~assignments["excluded"]]
     categorical = [c for c in cohort.covariates.columns if cohort.covariates[c].dtype == object]
-    for method, col in (("hdbscan", "hdbscan_label"), ("gmm", "gmm_component"), ("kmeans", "kmeans_cluster")):
+    for method, col in ASSIGNMENT_COLUMNS.items():
         if col not in analysed or analysed[col].isna().all():
             continue
         for cov in categorical:
@@ -135,7 +146,7 @@ def covariate_crosstab(cohort: Cohort, assignments: pd.DataFrame) -> pd.DataFram
 def archetype_sizes(assignments: pd.DataFrame) -> pd.DataFrame:
     rows = []
     analysed = assignments[~assignments["excluded"]]
-    for method, col in (("hdbscan", "hdbscan_label"), ("gmm", "gmm_component"), ("kmeans", "kmeans_cluster")):
+    for method, col in ASSIGNMENT_COLUMNS.items():
         counts = analysed[col].value_counts(dropna=True).sort_index()
         for label, n in counts.items():
             rows.append({"method": method, "archetype": int(label), "n": int(n),

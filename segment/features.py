@@ -69,7 +69,8 @@ class CategoryIndicators(TransformerMixin, BaseEstimator):
         return np.hstack(blocks) if blocks else np.empty((len(X), 0))
 
     def get_feature_names_out(self, input_features=None):
-        return np.array([f"{col}={c}" for col, cats in zip(self.columns_, self.categories_) for c in cats], dtype=object)
+        return np.array([f"{col}={c}" for col, cats in zip(self.columns_, self.categories_) for c in cats],
+                        dtype=object)
 
 
 class OptionIndicators(TransformerMixin, BaseEstimator):

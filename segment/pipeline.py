@@ -17,14 +17,21 @@ import numpy as np
 import pandas as pd
 
 from .cluster import (
-    NOISE, GMMResult, HDBSCANResult, agreement, fit_hdbscan, fit_kmeans,
-    internal_indices, select_gmm,
+    NOISE,
+    GMMResult,
+    HDBSCANResult,
+    agreement,
+    fit_hdbscan,
+    fit_kmeans,
+    internal_indices,
+    select_gmm,
 )
 from .features import FeatureEncoder, encoder_for
 from .reduce import fit_umap
 from .vocabulary import ARCHETYPE_METHODS as METHODS
 from .vocabulary import METHODS as REGISTRY
 from .vocabulary import SPACE_WORDS
+
 MIN_POINTS_TO_EMBED = 10
 
 
@@ -288,4 +295,5 @@ def evaluate(seg: Segmentation, *, dbcv: bool = True, seed: int = 0) -> dict:
     return {"agreement": rows, "indices": indices, "contingency": table}
 
 
-__all__ = ["Segmentation", "fit_segmentation", "principal_components", "evaluate", "stage_seed", "distinct_rows", "NOISE", "METHODS"]
+__all__ = ["Segmentation", "fit_segmentation", "principal_components", "evaluate", "stage_seed", "distinct_rows",
+           "NOISE", "METHODS"]

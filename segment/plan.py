@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .cohort import Cohort, load_cohort
 from .codebook import load_codebook
+from .cohort import Cohort, load_cohort
 from .config import ExperimentConfig
 from .errors import ConfigError, SegmentError
 from .features import missing_share

@@ -28,10 +28,9 @@ def enable_numba_cache() -> None:
     _NUMBA_CACHE_ENABLED = True
     # functions that use dynamic globals are compiled per process, as before
     warnings.filterwarnings("ignore", message="Cannot cache compiled function")
+    import umap  # noqa: F401  (imports pynndescent too)
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
-
-    import umap  # noqa: F401  (imports pynndescent too)
 
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith(("umap", "pynndescent")):

@@ -234,7 +234,7 @@ class FolderLock:
         self.path = self.folder / LOCK_FILE
         self.fd = None
 
-    def acquire(self) -> "FolderLock":
+    def acquire(self) -> FolderLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:

@@ -9,6 +9,7 @@ import pandas as pd
 from .cluster import agreement
 from .errors import SegmentError
 from .rundir import ASSIGNMENTS_FILE, MANIFEST_FILE, METRICS_FILE, read_json
+from .vocabulary import ASSIGNMENT_COLUMNS
 
 
 def _stability_figures(run_dir: Path) -> dict:
@@ -159,7 +160,7 @@ def compare_runs(a: str | Path, b: str | Path) -> dict:
     la, lb = _assignments(a), _assignments(b)
     cohorts, shared = _match_respondents(ma, mb, la, lb)
     rows = []
-    for method, col in (("hdbscan", "hdbscan_label"), ("gmm", "gmm_component"), ("kmeans", "kmeans_cluster")):
+    for method, col in ASSIGNMENT_COLUMNS.items():
         if col in la and col in lb and len(shared):
             res = agreement(la.loc[shared, col].to_numpy(int), lb.loc[shared, col].to_numpy(int))
             rows.append({"method": method, **res, "n_shared": int(len(shared))})

@@ -105,7 +105,7 @@ class Scenario:
     def label(self) -> str:
         return self.name or f"{self.kind}-n{self.n}"
 
-    def replace(self, **changes) -> "Scenario":
+    def replace(self, **changes) -> Scenario:
         return dataclasses.replace(self, **changes)
 
 

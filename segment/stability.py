@@ -50,7 +50,13 @@ from .cluster import NOISE, select_gmm
 from .errors import ConfigError, SegmentError
 from .executors import _Dask, _executor, _n_jobs  # noqa: F401 - _Dask: importable from here
 from .matching import (
-    METHODS, _jaccards, _original_labels, _resample_rows, _respondent_table, _summaries, jaccard_table,
+    METHODS,
+    _jaccards,
+    _original_labels,
+    _resample_rows,
+    _respondent_table,
+    _summaries,
+    jaccard_table,
     match_clusters,
 )
 from .null_reference import _null_runs, _permuted, _thresholds, _verdicts

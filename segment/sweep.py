@@ -290,7 +290,8 @@ tr.selected { background: #eef6ee; font-weight: 600; }
 <strong>No setting satisfies the rule</strong>: no solution is robust enough to select.{% endif %}</p>
 <h2>Settings</h2>
 <table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{% for r in rows %}<tr class="{{ 'selected' if r.selected else '' }}">{% for c in columns %}<td>{{ r[c] }}</td>{% endfor %}</tr>
+{% for r in rows %}<tr class="{{ 'selected' if r.selected else '' }}">
+{%- for c in columns %}<td>{{ r[c] }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
 <p class="note">Stability: mean Jaccard over resamples per HDBSCAN archetype (Hennig's cluster-wise
 stability); min = the least stable archetype. DBCV and silhouette of the HDBSCAN archetypes are computed

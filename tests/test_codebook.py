@@ -1,11 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMMH
 
 from segment import load_codebook, load_cohort
 from segment.errors import CodebookError
-
-from conftest import SMMH
 
 INSTRUMENTS = SMMH.parent / "instruments"
 

@@ -1,12 +1,11 @@
 
 import pandas as pd
 import pytest
+from conftest import SMMH
 
 from segment import load_cohort
 from segment.errors import SurveyDataError
 from segment.synthetic import planted_cohort
-
-from conftest import SMMH
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +84,8 @@ def test_codebook_column_missing_from_file_is_named():
 def test_numeric_out_of_range_is_named():
     synthetic = planted_cohort(n=40, seed=1)
     synthetic.answers.loc[5, "age"] = 240
-    with pytest.raises(SurveyDataError, match=r"column 'age': value '240' is outside the valid range \[10, 100\] \(row 6\)"):
+    with pytest.raises(SurveyDataError,
+                       match=r"column 'age': value '240' is outside the valid range \[10, 100\] \(row 6\)"):
         load_cohort(synthetic.answers, _codebook(synthetic))
 
 

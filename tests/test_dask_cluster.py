@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import wait_for
 
 from segment.synthetic import experiment_toml, planted_cohort
-
-from conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 STABILITY = "\n[stability]\nresamples = 10\nnull_cohorts = 3\nnull_resamples = 2\n"

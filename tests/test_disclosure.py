@@ -8,11 +8,10 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_dirs
 
 from segment.cli import main
 from segment.report import suppress_small_cells
-
-from conftest import run_dirs
 
 MIN_CELL = 10
 HIDDEN = f"<{MIN_CELL}"
@@ -166,7 +165,7 @@ def test_report_html(shared_run):
                 assert sum(v == HIDDEN for v in shown.values()) != 1, f"size follows from the total: {row}"
             checked.add("sizes")
         elif caption.startswith("Cluster-wise stability"):
-            for method, part in frame.groupby("method"):
+            for _, part in frame.groupby("method"):
                 assert sum(v == HIDDEN for v in part["n"]) != 1 or len(part) == 1, part
         for col in ("n",):
             if col in frame and "stability" not in caption.lower():

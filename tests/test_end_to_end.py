@@ -3,11 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMMH, run_dirs
 
 import segment.checkpoints as checkpoints
 from segment.cli import main
-
-from conftest import SMMH, run_dirs
 
 FAST_STABILITY = "\n[stability]\nresamples = 6\nnull_resamples = 2\nnull_cohorts = 3\n"
 

@@ -256,7 +256,6 @@ def _leaf_keys(cls=ExperimentConfig, prefix=""):
     for f in dataclasses.fields(cls):
         if f.name in ("path", "sweep"):
             continue
-        tp = cls.__dataclass_fields__[f.name].type
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
             yield from _leaf_keys(type(default), f"{prefix}{f.name}.")

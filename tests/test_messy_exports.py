@@ -3,12 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMMH
 
 from segment import load_cohort
 from segment.codebook import load_codebook
 from segment.errors import CodebookError, SurveyDataError
-
-from conftest import SMMH
 
 INSTRUMENTS = SMMH.parent / "instruments"
 
@@ -144,8 +143,8 @@ def test_codebook_values_of_the_wrong_type_are_named(tmp_path, edit, expected):
 
 
 def test_xlsx_sheet_is_chosen_and_named(tmp_path):
-    from segment.experiment import prepare
     from segment.config import config_from_dict
+    from segment.experiment import prepare
 
     xlsx = tmp_path / "cohort.xlsx"
     with pd.ExcelWriter(xlsx) as writer:

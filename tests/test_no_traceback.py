@@ -8,12 +8,11 @@ import sys
 import joblib
 import pandas as pd
 import pytest
+from conftest import all_entries, run_dirs
 
 import segment.experiment
 from segment.cli import main
 from segment.readers import file_sha256
-
-from conftest import all_entries, run_dirs
 
 
 def run_cli(args, capsys):

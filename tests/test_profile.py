@@ -12,8 +12,8 @@ from scipy import stats
 from segment.errors import SegmentError
 from segment.profile import (
     ADJUSTED_COLUMNS,
-    CONTINUUM_COLUMNS,
     ARCHETYPE_COLUMNS,
+    CONTINUUM_COLUMNS,
     PAIRWISE_COLUMNS,
     PROFILE_COLUMNS,
     TEST_COLUMNS,

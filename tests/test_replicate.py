@@ -14,8 +14,14 @@ from segment.cohort import load_cohort
 from segment.errors import SegmentError
 from segment.experiment import run_experiment
 from segment.replicate import (
-    load_model, match_archetypes, outcome_replication, prediction_strength, replicate, share_changes,
-    structure_free, transfer,
+    load_model,
+    match_archetypes,
+    outcome_replication,
+    prediction_strength,
+    replicate,
+    share_changes,
+    structure_free,
+    transfer,
 )
 from segment.synthetic import planted_cohort
 

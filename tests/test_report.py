@@ -17,8 +17,17 @@ import pytest
 from segment.cli import main
 from segment.errors import SegmentError
 from segment.experiment import run_experiment
-from segment.report import (RunData, figures, group_warnings, load_run_data, render_run_dir,
-                            render_summary_html, summary_lines, suppress_small_cells, verdict)
+from segment.report import (
+    RunData,
+    figures,
+    group_warnings,
+    load_run_data,
+    render_run_dir,
+    render_summary_html,
+    summary_lines,
+    suppress_small_cells,
+    verdict,
+)
 from segment.report._summary import SECTIONS
 from segment.synthetic import experiment_toml, planted_cohort
 
@@ -230,10 +239,10 @@ def test_report_in_a_real_browser(run_dir, tmp_path):
             for folder, shot in ((run_dir, "report.png"), (stab, "report_stability.png")):
                 page = browser.new_page(viewport={"width": 1280, "height": 1000})
                 errors = []
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
                 requests = []
-                page.on("request", lambda r: requests.append(r.url))
+                page.on("request", lambda r, requests=requests: requests.append(r.url))
                 page.goto((folder / "report.html").as_uri())
                 page.wait_for_load_state("load")
                 assert errors == []

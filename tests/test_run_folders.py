@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_dirs
 from sklearn.metrics import adjusted_rand_score
 
 import segment.checkpoints as checkpoints
@@ -17,8 +18,6 @@ from segment.cli import main
 from segment.config import load_config
 from segment.experiment import open_run_dir
 from segment.runs import compare_runs
-
-from conftest import run_dirs
 
 ROOT = Path(__file__).resolve().parents[1]
 

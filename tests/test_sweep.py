@@ -2,14 +2,13 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import run_dirs
 
 from segment.cli import main
 from segment.config import load_config
 from segment.errors import ConfigError
 from segment.runs import compare_runs, list_runs
 from segment.sweep import select_setting, sweep_plan
-
-from conftest import run_dirs
 
 
 def _fits_cached(root, function):

@@ -4,14 +4,11 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from conftest import run_dirs
 
 from segment import vocabulary as V
 
-from conftest import run_dirs
-
 PACKAGE = Path(__file__).resolve().parents[1] / "segment"
-# modules another change is still reshaping; they switch to the vocabulary after it
-PENDING = {"experiment.py", "cohort.py", "runs.py", "sweep.py"}
 _NAMES = "|".join(map(re.escape, V.STABILITY_METHODS))
 # innermost bracketed group: a tuple, list or set literal (or a call's arguments)
 _GROUP = re.compile(r"[(\[{]([^()\[\]{}]*)[)\]}]")
@@ -40,7 +37,7 @@ def test_the_scan_finds_literal_lists():
 def test_no_module_spells_the_method_list_again():
     found = [f"{path.relative_to(PACKAGE.parent)}:{line}"
              for path in sorted(PACKAGE.rglob("*.py"))
-             if path.name != "vocabulary.py" and not (path.parent == PACKAGE and path.name in PENDING)
+             if path.name != "vocabulary.py"
              for line in literal_method_lists(path.read_text(encoding="utf-8"))]
     assert not found, f"method names spelled as a literal list; use segment.vocabulary: {found}"
 

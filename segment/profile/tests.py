@@ -17,7 +17,6 @@ from ._common import _empty, _frame, _group_name, _members_text, _plural
 from .tables import PAIRWISE_COLUMNS
 from .verdicts import _pair_verdict
 
-
 # --------------------------------------------------------------------------
 # Omnibus tests
 # --------------------------------------------------------------------------

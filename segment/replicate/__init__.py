@@ -26,20 +26,48 @@ match.
 from __future__ import annotations
 
 from ..predict import (
-    KNN_CHUNK, TRANSFER_COLUMNS, assign, check_features, embed_new, gmm_posteriors, held_out_transfer,
-    model_features, nearest_training, transfer,
+    KNN_CHUNK,
+    TRANSFER_COLUMNS,
+    assign,
+    check_features,
+    embed_new,
+    gmm_posteriors,
+    held_out_transfer,
+    model_features,
+    nearest_training,
+    transfer,
 )
 from ._agreement import (
-    ALPHA, CORRECTION, IGP_NULL_DRAWS, MIN_MATCH_JACCARD, PS_THRESHOLD, SHARES_COLUMNS, contingency_table,
-    in_group_proportion, in_group_proportion_null, match_archetypes, prediction_strength, share_changes,
+    ALPHA,
+    CORRECTION,
+    IGP_NULL_DRAWS,
+    MIN_MATCH_JACCARD,
+    PS_THRESHOLD,
+    SHARES_COLUMNS,
+    contingency_table,
+    in_group_proportion,
+    in_group_proportion_null,
+    match_archetypes,
+    prediction_strength,
+    share_changes,
     structure_free,
 )
 from ._inputs import load_model
 from ._outcomes import (
-    OUTCOME_COLUMNS, effects_vs_rest, original_summaries, outcome_replication, summaries_from_values,
+    OUTCOME_COLUMNS,
+    effects_vs_rest,
+    original_summaries,
+    outcome_replication,
+    summaries_from_values,
 )
-from ._replication import MATCHING_COLUMNS, PS_COLUMNS, Replication, replicate, split_half
-from ._replication import _refit_at_model_k  # noqa: F401 - tests call it on its own
+from ._replication import (
+    MATCHING_COLUMNS,
+    PS_COLUMNS,
+    Replication,
+    _refit_at_model_k,  # noqa: F401 - tests call it on its own
+    replicate,
+    split_half,
+)
 from ._report import OUTPUT_FILES, render_report, write_replication
 
 __all__ = [

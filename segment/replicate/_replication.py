@@ -20,8 +20,18 @@ from ..pipeline import METHODS
 from ..predict import LABEL_COLUMN, held_out_transfer, transfer
 from ..vocabulary import NOISE
 from ._agreement import (
-    ALPHA, CORRECTION, IGP_NULL_DRAWS, MIN_MATCH_JACCARD, PS_THRESHOLD, SHARES_COLUMNS, contingency_table,
-    in_group_proportion, in_group_proportion_null, match_archetypes, prediction_strength, share_changes,
+    ALPHA,
+    CORRECTION,
+    IGP_NULL_DRAWS,
+    MIN_MATCH_JACCARD,
+    PS_THRESHOLD,
+    SHARES_COLUMNS,
+    contingency_table,
+    in_group_proportion,
+    in_group_proportion_null,
+    match_archetypes,
+    prediction_strength,
+    share_changes,
 )
 from ._inputs import analysed_features, load_model, original_outcomes, read_new_cohort, versions_differ
 from ._outcomes import OUTCOME_COLUMNS, original_summaries, outcome_replication, summaries_from_values

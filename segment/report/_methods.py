@@ -39,6 +39,13 @@ _CORRECTION = {"holm": ("Holm", "holm1979"), "fdr_bh": ("Benjamini–Hochberg fa
 _PAIRWISE = {"games-howell": ("Games–Howell", "gameshowell1976"), "welch": ("Welch t", "welch1951")}
 
 
+
+def _share_of_respondents(min_cluster_size) -> str:
+    """" (5% of respondents)" when HDBSCAN's minimum size was given as a share."""
+    if isinstance(min_cluster_size, float) and min_cluster_size < 1:
+        return f" ({min_cluster_size:.0%} of respondents)"
+    return ""
+
 def _list(items) -> str:
     items = [str(i) for i in items]
     if len(items) <= 1:
@@ -98,7 +105,7 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
         f"{config.get('experiment', {}).get('seed', '?')}). Archetypes were sought in this embedding with "
         f"HDBSCAN (Campello et al., 2013; McInnes et al., 2017; min_cluster_size = "
         f"{(metrics.get('hdbscan') or {}).get('min_cluster_size', h.get('min_cluster_size', '?'))}"
-        f"{' (' + format(float(h['min_cluster_size']), '.0%') + ' of respondents)' if isinstance(h.get('min_cluster_size'), float) and h.get('min_cluster_size') < 1 else ''}, "
+        f"{_share_of_respondents(h.get('min_cluster_size'))}, "
         f"min_samples = {h.get('min_samples') or 'min_cluster_size'}, cluster selection "
         f"'{h.get('selection_method', 'eom')}'); respondents HDBSCAN assigns to no archetype are reported "
         f"as noise" + (" and then assigned to their nearest archetype" if h.get("assign_noise") else "") + ".")
@@ -115,8 +122,8 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
             f"AIC, BIC and the integrated completed likelihood (ICL; Biernacki et al., 2000); the model was "
             f"chosen by {crit}"
             + (f" (k = {chosen.get('k')}, {chosen.get('covariance_type')} covariance)" if chosen.get("k") else "")
-            + (f". K-Means with k = {(metrics.get('kmeans') or {}).get('k', k.get('k'))} in the {k.get('space', 'features')} space served as a "
-               f"baseline" if k else "")
+            + (f". K-Means with k = {(metrics.get('kmeans') or {}).get('k', k.get('k'))} in the "
+               f"{k.get('space', 'features')} space served as a baseline" if k else "")
             + ". Agreement between methods was measured with the adjusted Rand index and adjusted mutual "
               "information; internal validity indices are reported with the space they were computed in.")
 
@@ -125,7 +132,8 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
         paras.append(
             f"Cluster-wise stability (Hennig, 2007) was assessed over {s.get('resamples')} "
             f"{s.get('scheme', 'subsample')} resamples"
-            + (f" ({float(s.get('fraction', 0.8)):.0%} of respondents each)" if s.get("scheme", "subsample") == "subsample" else "")
+            + (f" ({float(s.get('fraction', 0.8)):.0%} of respondents each)"
+               if s.get("scheme", "subsample") == "subsample" else "")
             + ": every stage (encoding, UMAP and clustering) was refitted on each resample and each archetype "
               "matched to its most similar cluster by the Jaccard similarity. An archetype was called stable "
               f"when its mean Jaccard similarity was at least {s.get('stable')}"

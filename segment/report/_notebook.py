@@ -143,7 +143,7 @@ def summary_html(*, stability, structure, counts: dict, notes, facts: str = "", 
         parts.append(f"<p>{escape(line)}</p>")
     grouped = group_notes(notes)
     if grouped:
-        parts.append("<details><summary>Notes ({})</summary><ul>".format(len(grouped)))
+        parts.append(f"<details><summary>Notes ({len(grouped)})</summary><ul>")
         parts += [f"<li>{escape(t)}</li>" for t in grouped[:NOTE_LIMIT]]
         if len(grouped) > NOTE_LIMIT:
             parts.append(f"<li>… {len(grouped) - NOTE_LIMIT} more in the report.</li>")

@@ -10,13 +10,25 @@ import numpy as np
 import pandas as pd
 
 from ..vocabulary import (
-    ALL_STABLE, GAMES_HOWELL, NOISE, NOISE_NAME, NOT_ASSESSED, STABILITY_NOT_ASSESSED, STABLE_INTERPRETATION,
+    ALL_STABLE,
+    GAMES_HOWELL,
+    NOISE,
+    NOISE_NAME,
+    NOT_ASSESSED,
+    STABILITY_NOT_ASSESSED,
+    STABLE_INTERPRETATION,
 )
 from . import _format as fmt
 from ._data import METHOD_LABELS, RunData
 from ._methods import methods_paragraphs, references
-from ._suppress import (group_sizes_below, hidden_sizes, small_cell_mask, suppress_small_cells,
-                        suppressed_label, withhold_small_groups)
+from ._suppress import (
+    group_sizes_below,
+    hidden_sizes,
+    small_cell_mask,
+    suppress_small_cells,
+    suppressed_label,
+    withhold_small_groups,
+)
 from ._verdict import group_warnings, stability_assessed
 from ._verdict import verdict as run_verdict
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import _format as fmt
 from ..vocabulary import ARCHETYPE_METHODS, NO_ARCHETYPES, NOISE, NOT_BEYOND_NULL, NOT_STABLE_VERDICTS, STABLE
+from . import _format as fmt
 from ._data import METHOD_LABELS, RunData, run_data_from
 from ._suppress import group_sizes_below, hidden_sizes, suppressed_label, withhold_small_groups
 
