@@ -15,8 +15,24 @@ from .pipeline import Segmentation, fit_segmentation
 
 __version__ = "0.1.0"
 
+# the stages after the fit, imported when first used (they load numba-compiled code)
+_LAZY = {
+    "bootstrap_stability": "stability", "StabilityResult": "stability",
+    "profile_archetypes": "profile", "ArchetypeProfiles": "profile",
+    "Replication": "replicate",  # replicate() itself is segment.replicate.replicate: the name is the module's
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'segment' has no attribute {name!r}")
+
+
 __all__ = [
-    "Codebook", "Cohort", "ExperimentConfig", "FeatureEncoder", "Run", "SegmentError",
-    "Segmentation", "fit_segmentation", "load_codebook", "load_cohort", "load_config",
-    "run_experiment",
+    "ArchetypeProfiles", "Codebook", "Cohort", "ExperimentConfig", "FeatureEncoder", "Replication", "Run",
+    "SegmentError", "Segmentation", "StabilityResult", "bootstrap_stability", "fit_segmentation",
+    "load_codebook", "load_cohort", "load_config", "profile_archetypes", "run_experiment",
 ]

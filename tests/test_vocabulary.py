@@ -62,3 +62,4 @@ def test_assignment_columns_are_what_a_run_writes(make_study):
     written = [c for c in columns if c in set(V.ASSIGNMENT_COLUMNS.values())]
     assert written == [V.assignment_column(m) for m in V.method_names()]
     assert pd.read_csv(run / "assignments.csv")[V.assignment_column("hdbscan")].min() >= V.NOISE
+
