@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from .. import rundir
 from ._agreement import ALPHA
 
 if TYPE_CHECKING:
@@ -22,23 +21,21 @@ OUTPUT_FILES = ("transfer_assignments.csv", "matching.csv", "prediction_strength
 
 def write_replication(run_dir: Path, rep: Replication, config=None) -> Path:
     """Write a replication into ``<run_dir>/replications/<id>/`` via a working folder."""
-    from ..experiment import new_working_folder, write_csv, write_json
-
-    final, tmp = new_working_folder(Path(run_dir) / "replications", datetime.now().strftime("%Y%m%d-%H%M%S"))
+    final, tmp = rundir.new_working_folder(Path(run_dir) / "replications", rundir.timestamp())
     try:
         rep.summary["replication_id"] = final.name
-        rep.summary["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_csv(tmp / "transfer_assignments.csv", rep.assignments, index=True)
-        write_csv(tmp / "matching.csv", rep.matching)
-        write_csv(tmp / "prediction_strength.csv", rep.prediction_strength)
-        write_csv(tmp / "shares.csv", rep.shares)
-        write_csv(tmp / "outcome_replication.csv", rep.outcomes)
-        write_json(tmp / "replication.json", rep.summary)
+        rep.summary["created"] = rundir.utc_timestamp()
+        rundir.write_csv(tmp / "transfer_assignments.csv", rep.assignments, index=True)
+        rundir.write_csv(tmp / "matching.csv", rep.matching)
+        rundir.write_csv(tmp / "prediction_strength.csv", rep.prediction_strength)
+        rundir.write_csv(tmp / "shares.csv", rep.shares)
+        rundir.write_csv(tmp / "outcome_replication.csv", rep.outcomes)
+        rundir.write_json(tmp / "replication.json", rep.summary)
         min_cell = config.report.min_cell if config is not None else 10
         (tmp / "report.html").write_text(render_report(rep, min_cell=min_cell), encoding="utf-8")
         os.rename(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        rundir.discard(tmp)
         raise
     return final
 
