@@ -122,7 +122,7 @@ def _codebook_for(run_dir: Path, manifest: dict, cohort_path, codebook_path):
 
 
 def versions_differ(manifest: dict) -> list[str]:
-    from ..experiment import package_versions
+    from ..rundir import package_versions
 
     then, now = manifest.get("packages") or {}, package_versions()
     out = []
@@ -153,7 +153,7 @@ def analysed_features(seg, cohort, manifest: dict, config) -> tuple:
         The cohort lacks a feature of the model, or fewer than two
         respondents can be analysed.
     """
-    from ..experiment import exclusions
+    from ..plan import exclusions
 
     available = pd.concat([cohort.features, cohort.outcomes, cohort.covariates], axis=1)
     available = available.loc[:, ~available.columns.duplicated()]
