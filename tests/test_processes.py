@@ -43,6 +43,11 @@ def _alive(pids) -> list[int]:
 
 
 
+def _sigint_default():
+    """A run started from a background job inherits an ignored SIGINT; a user's terminal does not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Run:
     """``segment run`` in its own process group, killed with everything it
     started when the test ends."""
@@ -51,7 +56,7 @@ class Run:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "segment.cli", "run", str(experiment), "-q", *args],
             cwd=experiment.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True, preexec_fn=_sigint_default)
         self.seen: set[int] = set()
 
     def wait_for_checkpoint(self, folder: Path, timeout: float = 120) -> Path:

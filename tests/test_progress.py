@@ -36,6 +36,14 @@ class FakeStderr:
         return "".join(self.parts)
 
 
+
+@pytest.fixture(autouse=True)
+def _sigint_as_in_a_terminal():
+    """Python's own Ctrl-C handler, also when the tests run in a background job (which ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
 def _run(experiment, monkeypatch, *, tty: bool, quiet: bool = False) -> FakeStderr:
     err = FakeStderr(tty)
     monkeypatch.setattr(sys, "stderr", err)
