@@ -400,23 +400,16 @@ def acceptance(path: Path, consistency_path: Path | None = None) -> str:
         add("hard: HDBSCAN sends random responders to noise", "> 50 %", f"hard-n600 ({len(rs)} seeds)",
             f"{noise:.0%}", noise > 0.5)
     every = [r for rs in by_cell.values() for r in rs if r["kind"] == "archetypes"]
-    for m in METHODS:
-        eq = _sums([r[m] for r in every], "equal_rejected", "equal_pairs")
-        large = _sums([r[m] for r in every], "large_rejected", "large_pairs")
-        add(f"outcomes: planted-equal pairs rejected ({m})", "≤ 5 %", f"planted cells ({len(every)} runs)",
-            _rate(*eq), eq[1] and eq[0] / eq[1] <= 0.05)
-        add(f"outcomes: planted d ≥ 0.8 pairs found ({m})", "≥ 80 %", f"planted cells ({len(every)} runs)",
-            _rate(*large), large[1] and large[0] / large[1] >= 0.8)
-    planted = [r for r in every if "group_equal_pairs" in r[METHODS[0]]]
-    if planted:
-        seeds = len(planted)
-        for m in METHODS:
-            eq = _sums([r[m] for r in planted], "group_equal_rejected", "group_equal_pairs")
-            large = _sums([r[m] for r in planted], "group_large_rejected", "group_large_pairs")
-            add(f"outcomes: truly equal pairs rejected ({m})", "≤ 5 %", f"planted cells ({seeds} runs)",
+    judged = (("planted-equal", "planted", "", every),
+              ("truly equal", "truly", "group_", [r for r in every if "group_equal_pairs" in r[METHODS[0]]]))
+    for equal, large, prefix, runs in judged:
+        for m in (METHODS if runs else ()):
+            eq = _sums([r[m] for r in runs], f"{prefix}equal_rejected", f"{prefix}equal_pairs")
+            big = _sums([r[m] for r in runs], f"{prefix}large_rejected", f"{prefix}large_pairs")
+            add(f"outcomes: {equal} pairs rejected ({m})", "≤ 5 %", f"planted cells ({len(runs)} runs)",
                 _rate(*eq), eq[1] and eq[0] / eq[1] <= 0.05)
-            add(f"outcomes: truly d ≥ 0.8 pairs found ({m})", "≥ 80 %", f"planted cells ({seeds} runs)",
-                _rate(*large), large[1] and large[0] / large[1] >= 0.8)
+            add(f"outcomes: {large} d ≥ 0.8 pairs found ({m})", "≥ 80 %", f"planted cells ({len(runs)} runs)",
+                _rate(*big), big[1] and big[0] / big[1] >= 0.8)
     if consistency_path is not None and consistency_path.exists():
         for r in (json.loads(x) for x in consistency_path.read_text(encoding="utf-8").splitlines() if x.strip()):
             vs = list(r["verdicts"].values())
