@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .copula import copula_order
 from .matching import METHODS, _jaccards, _resample_rows, _summaries
 from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family over which alpha is divided
 from .vocabulary import REFITS
@@ -41,34 +42,10 @@ def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "
             out[col] = features[col].to_numpy()[rng.permutation(n)]
     if not numeric:
         return out
-    from scipy.stats import norm, rankdata
-
-    scores = pd.DataFrame({c: norm.ppf((rankdata(features[c], nan_policy="omit") - 0.5)
-                                        / features[c].notna().sum()) for c in numeric},
-                          index=features.index)
-    target = np.array(scores.corr().fillna(0.0).to_numpy(), dtype=float)
-    np.fill_diagonal(target, 1.0)
-    W = rng.standard_normal((n, len(numeric)))
-
-    def draw(R):
-        w, V = np.linalg.eigh(R)
-        return W @ (V * np.sqrt(np.clip(w, 1e-9, None))).T
-
-    # one correction step: ties and discreteness attenuate the correlation the
-    # answers end up with, so aim the normal draws correspondingly higher
-    Z = draw(target)
-    got = np.array(pd.DataFrame(Z).corr(method="spearman").to_numpy(), dtype=float)
-    R = np.clip(2 * target - got, -0.99, 0.99)
-    np.fill_diagonal(R, 1.0)
-    Z = draw(R)
-    for j, col in enumerate(numeric):
+    for col, order in copula_order(features[numeric], n, rng).items():
         values = features[col].to_numpy(dtype=float)
-        present = np.isfinite(values)
-        rows = np.sort(rng.permutation(n)[:present.sum()])  # where answers land; the rest stay missing
-        new = np.full(n, np.nan)
-        order = rows[np.argsort(Z[rows, j], kind="stable")]
-        new[order] = np.sort(values[present])
-        out[col] = new.astype(features[col].dtype) if present.all() else new
+        new = np.where(order >= 0, values[np.maximum(order, 0)], np.nan)
+        out[col] = new.astype(features[col].dtype) if (order >= 0).all() else new
     return out
 
 
