@@ -153,8 +153,8 @@ def _collapsed(model: GaussianMixture, E: np.ndarray, ratio: float = 1e-3) -> bo
     return bool((variances / total).min() < ratio)
 
 
-def select_gmm(E: np.ndarray, *, k=(1, 8), covariance_types=("full", "diag"),
-               criterion="bic", n_init=3, random_state=0) -> GMMResult:
+def select_gmm(E: np.ndarray, *, k=(1, 8), covariance_types=("tied",),
+               criterion="icl", n_init=3, random_state=0) -> GMMResult:
     """Fit Gaussian mixtures over a grid of k and covariance types; keep the best.
 
     Parameters

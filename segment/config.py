@@ -88,8 +88,8 @@ class GMMConfig:
     """``[cluster.gmm]``."""
 
     k: list = field(default_factory=lambda: [1, 8])
-    covariance_types: list = field(default_factory=lambda: ["full"])
-    criterion: str = "bic"
+    covariance_types: list = field(default_factory=lambda: ["tied"])
+    criterion: str = "icl"
     n_init: int = 3
     space: str = "pca"
     pca_components: int = 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..config import GMMConfig
 from ..vocabulary import SPACE_WORDS
 
 REFERENCES = {
@@ -113,11 +114,11 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
     if g:
         krange = g.get("k", [1, 8])
         kr = f"{krange[0]} to {krange[1]}" if isinstance(krange, (list, tuple)) and len(krange) == 2 else str(krange)
-        crit = str(g.get("criterion", "bic")).upper()
+        crit = str(g.get("criterion", GMMConfig().criterion)).upper()
         chosen = metrics.get("gmm") or {}
         paras.append(
             f"As a model-based comparison, Gaussian mixtures with k = {kr} components and "
-            f"{_list(g.get('covariance_types', ['full']))} covariance matrices were fitted in the "
+            f"{_list(g.get('covariance_types', GMMConfig().covariance_types))} covariance matrices were fitted in the "
             f"{_space_text(g)} ({g.get('n_init')} initialisation(s) each) and compared by "
             f"AIC, BIC and the integrated completed likelihood (ICL; Biernacki et al., 2000); the model was "
             f"chosen by {crit}"

@@ -1,0 +1,141 @@
+"""How the Gaussian mixture should choose its model: space, covariance family, criterion.
+
+For every (scenario, seed) the cohort of ``bench/calibrate.py`` is drawn and
+encoded as ``segment run`` encodes it; mixtures with k = 1..8 are fitted in the
+first ``d`` principal components of the scaled features (``d = all``: every
+component, the feature space rotated) with each covariance family, and each
+criterion picks its k.  One JSON line per (cell, seed, d, covariance,
+criterion) is appended to the results file; the study resumes by (cell, seed).
+This is the mixture step alone, so hundreds of cohorts cost minutes, not hours;
+the chosen rule then goes through the full calibration.
+
+    python bench/mixture_selection.py --seeds 20
+    python bench/mixture_selection.py --dims 5 6 8 10 12 --covariances tied full --seeds 24
+    python bench/mixture_selection.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "mixture_selection.jsonl"
+START, END = "<!-- mixture-selection:start -->", "<!-- mixture-selection:end -->"
+PLANTED = ("sep4-n600", "sep6-n600", "hard-n600")
+CONTROLS = ("continuum-n600", "gaussian-n600", "copula-n600")
+
+
+def encoded(scenario, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cohort's scaled features as ``segment run`` builds them, and its truth."""
+    from segment.codebook import load_codebook
+    from segment.cohort import load_cohort
+    from segment.features import encoder_for
+    from segment.scenarios import make_cohort
+
+    truth_cohort = make_cohort(scenario, seed)
+    folder = Path(tempfile.mkdtemp(prefix="segment-mixture-"))
+    try:
+        csv, book = truth_cohort.write(folder, "cohort")
+        cohort = load_cohort(csv, load_codebook(book))
+        X = encoder_for(cohort.features, cohort.codebook).fit_transform(cohort.features)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return np.asarray(X, dtype=float), np.asarray(truth_cohort.truth)
+
+
+def evaluate(name: str, scenario, seed: int, dims, covariances) -> list[dict]:
+    """Every (d, covariance, criterion) choice on one cohort."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from segment.cluster import select_gmm
+    from segment.pipeline import principal_components
+
+    X, truth = encoded(scenario, seed)
+    planted = truth >= 0
+    rows = []
+    for d in dims:
+        _, Z = principal_components(X, X.shape[1] if d == "all" else int(d))
+        for cov in covariances:
+            for criterion in ("bic", "icl"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit = select_gmm(Z, k=(1, 8), covariance_types=[cov], criterion=criterion, random_state=seed)
+                ari = adjusted_rand_score(truth[planted], fit.labels[planted]) if truth.max() > 0 else None
+                rows.append({"cell": name, "seed": seed, "d": str(d), "p": X.shape[1], "cov": cov,
+                             "crit": criterion, "k": fit.k, "ari": ari})
+    return rows
+
+
+def run(seeds: int, dims, covariances, path: Path) -> None:
+    from calibrate import cells
+
+    plan = cells()
+    done = set()
+    if path.exists():
+        done = {(r["cell"], r["seed"], r["d"], r["cov"]) for r in map(json.loads, path.read_text().splitlines())}
+    with path.open("a", encoding="utf-8") as fh:
+        for seed in range(seeds):
+            for name in PLANTED + CONTROLS:
+                todo_dims = [d for d in dims if any((name, seed, str(d), c) not in done for c in covariances)]
+                if not todo_dims:
+                    continue
+                for row in evaluate(name, plan[name][0], seed, todo_dims, covariances):
+                    if (name, seed, row["d"], row["cov"]) not in done:
+                        fh.write(json.dumps(row) + "\n")
+                fh.flush()
+                print(f"{name} seed {seed}", file=sys.stderr)
+
+
+def table(path: Path = RESULTS) -> str:
+    """Per rule: median ARI and k = planted on planted cells, k = 1 on the controls."""
+    d = pd.read_json(path, lines=True, dtype={"d": str})
+    d = d.drop_duplicates(["cell", "seed", "d", "cov", "crit"])
+    lines = ["| space | covariance | criterion | seeds | "
+             + " | ".join(f"ARI {c.split('-')[0]}" for c in PLANTED)
+             + " | " + " | ".join(f"k = 5, {c.split('-')[0]}" for c in PLANTED[:2])
+             + " | " + " | ".join(f"k = 1, {c.split('-')[0]}" for c in CONTROLS) + " |",
+             "|" + "---|" * (4 + len(PLANTED) + 2 + len(CONTROLS))]
+    order = sorted(d.groupby(["d", "cov", "crit"]).groups, key=lambda g: (g[0] != "all", _dim(g[0]), g[1], g[2]))
+    for key in order:
+        g = d[(d.d == key[0]) & (d["cov"] == key[1]) & (d.crit == key[2])]
+        by = {c: g[g.cell == c] for c in PLANTED + CONTROLS}
+        seeds = min(len(v) for v in by.values())
+        space = "scaled features" if key[0] == "all" else f"{key[0]} PCs"
+        cells_ = [f"{by[c].ari.median():.2f}" for c in PLANTED]
+        cells_ += [f"{(by[c].k == 5).mean():.0%}" for c in PLANTED[:2]]
+        cells_ += [f"{(by[c].k == 1).mean():.0%}" for c in CONTROLS]
+        lines.append(f"| {space} | {key[1]} | {key[2].upper()} | {seeds} | " + " | ".join(cells_) + " |")
+    return "\n".join(lines)
+
+
+def _dim(d: str) -> int:
+    return 10**6 if d == "all" else int(d)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--dims", nargs="*", default=["5", "8", "all"])
+    parser.add_argument("--covariances", nargs="*", default=["full", "tied", "diag"])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(table(args.results))
+        return 0
+    run(args.seeds, args.dims, args.covariances, args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())
