@@ -11,7 +11,7 @@ the chosen rule then goes through the full calibration.
 
     python bench/mixture_selection.py --seeds 20
     python bench/mixture_selection.py --dims 5 6 8 10 12 --covariances tied full --seeds 24
-    python bench/mixture_selection.py --table
+    python bench/mixture_selection.py --docs      # the table into docs/validation.md
 """
 
 from __future__ import annotations
@@ -128,9 +128,15 @@ def main(argv=None) -> int:
     parser.add_argument("--covariances", nargs="*", default=["full", "tied", "diag"])
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/validation.md")
     args = parser.parse_args(argv)
-    if args.table:
-        print(table(args.results))
+    if args.table or args.docs:
+        text = table(args.results)
+        if args.docs:
+            from calibrate import DOCS, rewrite_block
+
+            DOCS.write_text(rewrite_block(DOCS.read_text(encoding="utf-8"), text, START, END), encoding="utf-8")
+        print(text)
         return 0
     run(args.seeds, args.dims, args.covariances, args.results)
     return 0

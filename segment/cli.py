@@ -154,7 +154,10 @@ def _cmd_replicate(args, extra) -> int:
         if args.cohort or args.codebook:
             raise ConfigError("--split-half replicates on half of the experiment's own cohort: "
                               "leave out --cohort and --codebook.")
-        run, rep = split_half(args.target, seed=args.seed, overrides=_dotted_overrides(extra),
+        overrides = _dotted_overrides(extra)
+        if args.seed is not None:
+            overrides["experiment.seed"] = args.seed
+        run, rep = split_half(args.target, overrides=overrides,
                               quiet=args.quiet, command=command)
         print(f"Run on half A written to {os.path.relpath(run.path)}")
     else:
@@ -224,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "survey file or in the run directory)")
     rep.add_argument("--split-half", action="store_true",
                      help="split the experiment's cohort in two halves: fit on one, replicate on the other")
-    rep.add_argument("--seed", type=int, help="seed of the refit, or of the split with --split-half "
-                                              "(default: the experiment's seed)")
+    rep.add_argument("--seed", type=int, help="override experiment.seed: of the refit on the new cohort, or "
+                                              "with --split-half of the whole analysis, split included")
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     rep.set_defaults(func=_cmd_replicate)
 

@@ -44,7 +44,7 @@ from .rundir import (  # noqa: F401
     write_json,
     write_run,
 )
-from .vocabulary import ASSIGNMENT_COLUMNS
+from .vocabulary import ASSIGNMENT_COLUMNS, seed_stream
 
 MODEL_FILE = "model/segmentation.pkl"
 WORK_FOLDER = "work"  # checkpoints of an unfinished run; removed when it completes
@@ -328,10 +328,10 @@ def _stages(plan: Plan, progress: Progress, *, workdir: Path | None, resume, mem
 
     seg = None
     if len(analysed) >= 2:
-        seg = fit_segmentation(analysed, cohort.codebook, config, _child(seed, 0), progress=progress,
+        seg = fit_segmentation(analysed, cohort.codebook, config, seed_stream(seed, "fit"), progress=progress,
                                memory=memory)
     progress("evaluate")
-    evaluation = evaluate(seg, dbcv=config.cluster.dbcv, seed=stage_seed(_child(seed, 0), 9)) if seg else \
+    evaluation = evaluate(seg, dbcv=config.cluster.dbcv, seed=stage_seed(seed_stream(seed, "fit"), 9)) if seg else \
         {"agreement": [], "indices": [], "contingency": pd.DataFrame()}
     progress.end()
     assignments = assignments_table(cohort, reason, seg)
@@ -348,7 +348,7 @@ def _stages(plan: Plan, progress: Progress, *, workdir: Path | None, resume, mem
     profile_stage(**stage_args)
     if seg is not None:
         with progress.stage("display embedding"):
-            tables["embedding_2d"] = display_embedding(seg, config, _child(seed, 4))
+            tables["embedding_2d"] = display_embedding(seg, config, seed_stream(seed, "display"))
     progress.end()
 
     metrics = _metrics(plan, seg, evaluation)
@@ -454,6 +454,3 @@ def display_embedding(seg: Segmentation, config: ExperimentConfig, seed) -> pd.D
         out["kmeans"] = seg.kmeans[sample]
     return out
 
-
-def _child(seed: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (i,))

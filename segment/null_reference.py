@@ -18,7 +18,7 @@ import pandas as pd
 from .copula import copula_order
 from .matching import METHODS, _jaccards, _resample_rows, _summaries
 from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family over which alpha is divided
-from .vocabulary import REFITS
+from .vocabulary import REFITS, seed_stream
 
 
 def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "correlated") -> pd.DataFrame:
@@ -121,7 +121,7 @@ def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tup
     a stable archetype" keeps its error rate on structure-free data.  The
     structure test of a method is the same comparison for its best archetype.
     """
-    rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (5,)))
+    rng = np.random.default_rng(seed_stream(seed, "null_reference"))
     table = table.copy()
     assessed = [m for m in STRUCTURE_METHODS if (table["method"] == m).any()]
     alpha_family = s.alpha / max(1, len(assessed))

@@ -61,7 +61,7 @@ from .matching import (
 )
 from .null_reference import _null_runs, _permuted, _thresholds, _verdicts
 from .pipeline import MIN_POINTS_TO_EMBED, fit_segmentation, stage_seed
-from .vocabulary import GMM_RESELECTED, NOT_STABLE_VERDICTS, STABLE, VERDICTS
+from .vocabulary import GMM_RESELECTED, NOT_STABLE_VERDICTS, SEED_STREAMS, STABLE, VERDICTS, seed_stream
 from .vocabulary import SHORT_NAMES as METHOD_NAMES
 
 
@@ -214,10 +214,10 @@ def _task(ctx: _Context, kind: str, cohort_index: int, b: int, null_model=None) 
     started = time.perf_counter()
     base = tuple(ctx.spawn_key)
     if kind == "resample":
-        key = base + (1, b)
+        key = base + (SEED_STREAMS["resamples"], b)
         features = ctx.features
     else:
-        key = base + (3, cohort_index)
+        key = base + (SEED_STREAMS["null_cohorts"], cohort_index)
         features = _permuted(ctx.features, np.random.SeedSequence(ctx.entropy, spawn_key=key + (0,)),
                              getattr(ctx.config.stability, "null", "correlated"))
         key = key + ((1,) if kind == "null_fit" else (2, b))
@@ -325,7 +325,7 @@ def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_job
     if original is None:
         step("stability: original fit")
         original = fit_segmentation(features, codebook, config,
-                                    np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (0,)))
+                                    seed_stream(seed, "fit"))
     if list(map(str, original.ids)) != list(map(str, features.index)):
         raise SegmentError("the original segmentation was fitted on other respondents than these features.")
     tasks = _Tasks(_context(features, codebook, config, seed, original, memory),

@@ -17,6 +17,27 @@ NOISE = -1
 NOISE_NAME = "noise"
 
 #: How the configuration names a space, and how the report words it.
+# The streams of the experiment seed: every random draw of a run comes from
+# one of these children of ``np.random.SeedSequence(experiment.seed)``, so a
+# draw does not depend on how many others came before it or where it ran.
+SEED_STREAMS = {
+    "fit": 0,             # the segmentation of the cohort
+    "resamples": 1,       # (1, b): stability resample b
+    "profile": 2,         # (2, i): the profiles of method i
+    "null_cohorts": 3,    # (3, j): null cohort j, its fit and its resamples
+    "display": 4,         # the 2-D picture of the report
+    "null_reference": 5,  # the bootstrap of the null reference
+    "split_half": 7,      # the split of a split-half replication
+}
+
+
+def seed_stream(seed, name: str, *more: int):
+    """The child of ``seed`` (a ``SeedSequence``) for the stream ``name``, extended by ``more``."""
+    import numpy as np
+
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, SEED_STREAMS[name], *more))
+
+
 SPACE_WORDS = {"features": "scaled feature space", "embedding": "UMAP embedding"}
 
 

@@ -26,6 +26,7 @@ SLICE = {"stability.null_cohorts": 6, "stability.null_resamples": 2, "stability.
 
 
 def _load(cohort, tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     csv, book = cohort.write(tmp_path, "cohort")
     return load_cohort(csv, load_codebook(book))
 
@@ -109,10 +110,15 @@ def test_mixture_finds_one_component_in_structure_free_cohorts(kind, tmp_path):
 
 
 def test_mixture_and_hdbscan_recover_well_separated_unequal_archetypes(tmp_path):
-    cohort = make_cohort(Scenario(n=600, separation=8.0), seed=6)
-    seg = _fit(cohort, tmp_path, 6)
-    assert adjusted_rand_score(cohort.truth, seg.labels("gmm")) > 0.8
-    assert adjusted_rand_score(cohort.truth, seg.labels("hdbscan")) > 0.7
+    # a median over seeds: on a single cohort either method may split or merge one archetype
+    aris = {"gmm": [], "hdbscan": []}
+    for seed in (0, 1, 2):
+        cohort = make_cohort(Scenario(n=600, separation=8.0), seed=seed)
+        seg = _fit(cohort, tmp_path / str(seed), seed)
+        for method, found in aris.items():
+            found.append(adjusted_rand_score(cohort.truth, seg.labels(method)))
+    assert np.median(aris["gmm"]) > 0.85, aris
+    assert np.median(aris["hdbscan"]) > 0.7, aris
 
 
 def test_calibration_slice_scores_a_planted_and_a_structure_free_cohort():

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import bundled  # noqa: E402
 import calibrate  # noqa: E402
+import mixture_selection  # noqa: E402
 
 
 def _block(text: str, start: str, end: str) -> str:
@@ -27,6 +28,7 @@ def test_readme_figures_of_the_bundled_cohort_come_from_its_figures_file():
 def test_validation_tables_come_from_the_calibration_results():
     docs = calibrate.DOCS.read_text(encoding="utf-8")
     assert _block(docs, calibrate.START, calibrate.END) == calibrate.docs_block().strip()
+    assert _block(docs, mixture_selection.START, mixture_selection.END) == mixture_selection.table().strip()
 
 
 def test_calibration_table_counts_what_the_results_hold(tmp_path):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 
 from ..errors import SegmentError
-from ..vocabulary import ARCHETYPE_METHODS
+from ..vocabulary import ARCHETYPE_METHODS, seed_stream
 from .continuum import NEAR_CIRCULAR, _circular_warning, near_circular_features
 from .core import profile_archetypes
 from .tables import concat_profiles
@@ -74,8 +73,7 @@ def profile_stage(*, config, cohort, segmentation, seed, progress, tables, resul
         parts.append(profile_archetypes(
             pd.Series(labels, index=seg.ids), cohort.outcomes.loc[seg.ids], method=method,
             features=features, covariates=covariates, cutoffs=cohort.codebook.cutoffs() or None,
-            stability=stab, config=cfg, seed=int(np.random.SeedSequence(
-                seed.entropy, spawn_key=tuple(seed.spawn_key) + (2, i)).generate_state(1)[0]),
+            stability=stab, config=cfg, seed=int(seed_stream(seed, "profile", i).generate_state(1)[0]),
             **kwargs))
     profiles = concat_profiles(parts)
     results["profiles"] = profiles

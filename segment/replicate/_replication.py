@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import SegmentError
 from ..pipeline import METHODS
 from ..predict import LABEL_COLUMN, held_out_transfer, transfer
-from ..vocabulary import NOISE
+from ..vocabulary import NOISE, seed_stream
 from ._agreement import (
     ALPHA,
     CORRECTION,
@@ -457,15 +457,15 @@ def _method_verdict(method: str, orig_k: int, refit_k: int, ps: pd.DataFrame, ou
             "verdict": text}
 
 
-def split_half(config, *, seed: int | None = None, overrides: dict | None = None, quiet: bool = True,
+def split_half(config, *, overrides: dict | None = None, quiet: bool = True,
                write: bool = True, command: str | None = None):
     """Split-half replication: fit on one random half of a cohort, replicate on the other.
 
     The experiment's cohort is loaded and validated once, its respondents are
-    split by a seeded permutation (``seed``, by default the experiment's
-    seed) into halves A (the first ``ceil(n / 2)``) and B; the experiment is
-    run on A (a normal run directory) and replicated on B (written into that
-    run's ``replications/``).  No answers are written out.
+    split by a permutation drawn from the experiment's seed into halves A
+    (the first ``ceil(n / 2)``) and B; the experiment is run on A (a normal
+    run directory) and replicated on B (written into that run's
+    ``replications/``).  No answers are written out.
 
     Returns
     -------
@@ -476,11 +476,9 @@ def split_half(config, *, seed: int | None = None, overrides: dict | None = None
 
     if not isinstance(config, ExperimentConfig):
         config = load_config(config, overrides)
-    if seed is not None and seed < 0:
-        raise SegmentError(f"--seed must be >= 0; got {seed}.")
     cohort = prepare(config).cohort
-    split_seed = int(config.experiment.seed if seed is None else seed)
-    order = np.random.default_rng(split_seed).permutation(cohort.n)
+    split_seed = int(config.experiment.seed)
+    order = np.random.default_rng(seed_stream(np.random.SeedSequence(split_seed), "split_half")).permutation(cohort.n)
     half = (cohort.n + 1) // 2
     a, b = cohort.ids[np.sort(order[:half])], cohort.ids[np.sort(order[half:])]
     run = run_experiment(config, quiet=quiet, write=write, cohort=cohort.subset(a), command=command)
