@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -308,3 +309,22 @@ def test_share_test_holds_its_level_on_split_halves(tmp_path):
             rejections += share_changes(held[c].to_numpy(), new[c].to_numpy())[1]["p_value"] < 0.05
             tests += 1
     assert tests == 60 and rejections / tests <= 0.05
+
+
+def test_split_half_seed_is_the_experiment_seed(tmp_path, capsys):
+    """``--seed`` means experiment.seed on every command: with --split-half it seeds the split and the fit."""
+    from segment import cli
+
+    cohort = planted_cohort(n=160, k=2, separation=4.0, outcome_means={"anxiety": [5, 8]}, seed=2)
+    cohort.write(tmp_path, "cohort")
+    (tmp_path / "experiment.toml").write_text(
+        EXPERIMENT.replace('"half_a.csv"', '"cohort.csv"').replace('["anxiety", "depression", "sleep"]', '["anxiety"]'))
+
+    def half_a(*args):
+        assert cli.main(["replicate", "--split-half", str(tmp_path / "experiment.toml"), "-q", *args]) == 0
+        run = capsys.readouterr().out.split("Run on half A written to ")[1].split("\n")[0].strip()
+        return pd.read_csv(Path(run) / "assignments.csv")
+
+    by_flag, by_key = half_a("--seed", "5"), half_a("--experiment.seed", "5")
+    pd.testing.assert_frame_equal(by_flag, by_key)
+    assert set(half_a("--seed", "6")["respondent"]) != set(by_flag["respondent"])
