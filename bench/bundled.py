@@ -35,7 +35,8 @@ def figures(run_dir: Path) -> dict:
     out = {"run_id": manifest["run_id"], "n": metrics["cohort"]["n_analysed"],
            "resamples": s["resamples"], "fraction": s["fraction"], "null_cohorts": s["null_cohorts"],
            "null_resamples": s["null_resamples"], "alpha_family": s["alpha_family"],
-           "hdbscan_noise_share": metrics["hdbscan"]["noise_share"], "gmm_k": metrics["gmm"]["k"],
+           "hdbscan_noise_share": metrics["hdbscan"]["noise_share"],
+           "gmm_k": metrics["gmm"]["k"], "gmm_criterion": metrics["gmm"]["criterion"],
            "wall_seconds": manifest["wall_seconds"], "methods": {}}
     for m in NAMES:
         t = stability[stability["method"] == m]
@@ -58,7 +59,8 @@ def render(f: dict) -> str:
     for key, name in NAMES.items():
         d = m[key]
         if not d["archetypes"]:
-            parts.append(f"{name} finds no archetypes (BIC selects k = {f['gmm_k']})" if key == "gmm"
+            parts.append(f"{name} finds no archetypes ({f['gmm_criterion'].upper()} selects k = {f['gmm_k']})"
+                         if key == "gmm"
                          else f"{name} finds no archetypes")
             continue
         extra = f" ({f['hdbscan_noise_share']:.0%} of respondents are noise)" if key == "hdbscan" else ""
