@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from ..config import GMMConfig
 from ..vocabulary import SPACE_WORDS
 
 REFERENCES = {
@@ -71,94 +68,86 @@ def methods_paragraphs(config: dict, metrics: dict) -> list[str]:
     """
     from ..config import config_from_dict
 
-    # the saved config re-typed, so that every default is the one the run used
-    config = dataclasses.asdict(config_from_dict(config))
-    f = config.get("features", {}) or {}
-    r = config.get("reduce", {}) or {}
-    c = config.get("cluster", {}) or {}
-    h, g, k = c.get("hdbscan", {}) or {}, c.get("gmm", {}) or {}, c.get("kmeans", {}) or {}
-    s = config.get("stability", {}) or {}
-    p = config.get("profile", {}) or {}
-    cohort = metrics.get("cohort", {}) or {}
-    feats = metrics.get("features", []) or []
-    paras = []
+    cfg = config_from_dict(config)  # re-typed: every default is the one the run used
+    return [_features_paragraph(cfg, metrics), _embedding_paragraph(cfg, metrics), _mixture_paragraph(cfg, metrics),
+            _stability_paragraph(cfg.stability), _profile_paragraph(cfg.profile, metrics)]
 
-    imputer = f.get("imputer", "knn")
-    imputed = {"knn": f"k-nearest-neighbour imputation (k = {f.get('knn_neighbors', 5)})",
+
+def _features_paragraph(cfg, metrics: dict) -> str:
+    f = cfg.features
+    cohort = metrics.get("cohort") or {}
+    feats = metrics.get("features") or []
+    imputed = {"knn": f"k-nearest-neighbour imputation (k = {f.knn_neighbors})",
                "drop": "no imputation (respondents with any missing feature were excluded)"}.get(
-        imputer, f"{imputer} imputation")
-    paras.append(
+        f.imputer, f"{f.imputer} imputation")
+    return (
         f"Of {cohort.get('n', '?')} respondents, {cohort.get('n_analysed', '?')} were analysed; respondents "
-        f"missing more than {float(f.get('max_missing_share', 0.5)):.0%} of the clustering features were "
+        f"missing more than {float(f.max_missing_share):.0%} of the clustering features were "
         f"excluded. The {len(feats)} clustering features ({_list(feats)}) were encoded into "
         f"{metrics.get('n_features_encoded', '?')} columns (categorical answers one-hot, multiselect answers "
         f"as indicators), missing answers were filled by {imputed}, and features were scaled "
-        f"({f.get('scaler', 'standard')} scaler). Outcomes were not used as clustering features"
+        f"({f.scaler} scaler). Outcomes were not used as clustering features"
         + (f", except {_list(metrics.get('outcome_features'))}, which were used knowingly"
            if metrics.get("outcome_features") else "") + "." + _circular_sentence(metrics))
 
+
+def _embedding_paragraph(cfg, metrics: dict) -> str:
+    r, h = cfg.reduce, cfg.cluster.hdbscan
     used = metrics.get("umap") or {}  # the values fitted, where the cohort forced lower ones
-    n_comp = used.get("n_components", r.get("n_components", "?"))
-    paras.append(
-        f"The feature matrix was reduced with UMAP (McInnes et al., 2018) to {n_comp} dimensions "
-        f"(n_neighbors = {used.get('n_neighbors', r.get('n_neighbors', '?'))}, min_dist = {r.get('min_dist', '?')}, "
-        f"metric = {r.get('metric', 'euclidean')}), seeded for reproducibility (seed "
-        f"{config.get('experiment', {}).get('seed', '?')}). Archetypes were sought in this embedding with "
+    return (
+        f"The feature matrix was reduced with UMAP (McInnes et al., 2018) to "
+        f"{used.get('n_components', r.n_components)} dimensions "
+        f"(n_neighbors = {used.get('n_neighbors', r.n_neighbors)}, min_dist = {r.min_dist}, "
+        f"metric = {r.metric}), seeded for reproducibility (seed "
+        f"{cfg.experiment.seed}). Archetypes were sought in this embedding with "
         f"HDBSCAN (Campello et al., 2013; McInnes et al., 2017; min_cluster_size = "
-        f"{(metrics.get('hdbscan') or {}).get('min_cluster_size', h.get('min_cluster_size', '?'))}"
-        f"{_share_of_respondents(h.get('min_cluster_size'))}, "
-        f"min_samples = {h.get('min_samples') or 'min_cluster_size'}, cluster selection "
-        f"'{h.get('selection_method', 'eom')}'); respondents HDBSCAN assigns to no archetype are reported "
-        f"as noise" + (" and then assigned to their nearest archetype" if h.get("assign_noise") else "") + ".")
-
-    if g:
-        krange = g.get("k", [1, 8])
-        kr = f"{krange[0]} to {krange[1]}" if isinstance(krange, (list, tuple)) and len(krange) == 2 else str(krange)
-        crit = str(g.get("criterion", GMMConfig().criterion)).upper()
-        chosen = metrics.get("gmm") or {}
-        paras.append(
-            f"As a model-based comparison, Gaussian mixtures with k = {kr} components and "
-            f"{_list(g.get('covariance_types', GMMConfig().covariance_types))} covariance matrices were fitted in the "
-            f"{_space_text(g)} ({g.get('n_init')} initialisation(s) each) and compared by "
-            f"AIC, BIC and the integrated completed likelihood (ICL; Biernacki et al., 2000); the model was "
-            f"chosen by {crit}"
-            + (f" (k = {chosen.get('k')}, {chosen.get('covariance_type')} covariance)" if chosen.get("k") else "")
-            + (f". K-Means with k = {(metrics.get('kmeans') or {}).get('k', k.get('k'))} in the "
-               f"{k.get('space', 'features')} space served as a baseline" if k else "")
-            + ". Agreement between methods was measured with the adjusted Rand index and adjusted mutual "
-              "information; internal validity indices are reported with the space they were computed in.")
-
-    nulls = int(s.get("null_resamples", 0) or 0) > 0
-    if int(s.get("resamples", 0) or 0) > 0:
-        paras.append(
-            f"Cluster-wise stability (Hennig, 2007) was assessed over {s.get('resamples')} "
-            f"{s.get('scheme', 'subsample')} resamples"
-            + (f" ({float(s.get('fraction', 0.8)):.0%} of respondents each)"
-               if s.get("scheme", "subsample") == "subsample" else "")
-            + ": every stage (encoding, UMAP and clustering) was refitted on each resample and each archetype "
-              "matched to its most similar cluster by the Jaccard similarity. An archetype was called stable "
-              f"when its mean Jaccard similarity was at least {s.get('stable')}"
-              + (" and more reproducible than the best archetype of the structure-free cohorts of the null "
-                 f"reference, by a Monte-Carlo p-value at most {s.get('alpha', 0.05)} divided over the methods "
-                 "assessed (Bonferroni); borderline when that verdict changes within two Monte-Carlo standard "
-                 "errors of the mean Jaccard and of the reference" if nulls else
-                 "; without a null reference no archetype can be called stable")
-              + f", and dissolved below {s.get('dissolved')}. " + _null_sentence(s)
-              + (" The same comparison for each method's best archetype is its test of structure." if nulls else ""))
-    else:
-        paras.append("Stability under resampling was not assessed in this run (stability.resamples = 0); "
-                     "the archetypes below are descriptive and their differences are not to be read as findings.")
-
-    if p:
-        paras.append(_profile_paragraph(p, metrics))
-    return paras
+        f"{(metrics.get('hdbscan') or {}).get('min_cluster_size', h.min_cluster_size)}"
+        f"{_share_of_respondents(h.min_cluster_size)}, "
+        f"min_samples = {h.min_samples or 'min_cluster_size'}, cluster selection "
+        f"'{h.selection_method}'); respondents HDBSCAN assigns to no archetype are reported "
+        f"as noise" + (" and then assigned to their nearest archetype" if h.assign_noise else "") + ".")
 
 
-def _space_text(g: dict) -> str:
-    space = g.get("space", "embedding")
-    if space == "pca":
-        return f"first {g.get('pca_components', 5)} principal components of the scaled features"
-    return SPACE_WORDS.get(space, str(space))
+def _mixture_paragraph(cfg, metrics: dict) -> str:
+    g, k = cfg.cluster.gmm, cfg.cluster.kmeans
+    chosen = metrics.get("gmm") or {}
+    return (
+        f"As a model-based comparison, Gaussian mixtures with k = {g.k[0]} to {g.k[1]} components and "
+        f"{_list(g.covariance_types)} covariance matrices were fitted in the "
+        f"{_space_text(g)} ({g.n_init} initialisation(s) each) and compared by "
+        f"AIC, BIC and the integrated completed likelihood (ICL; Biernacki et al., 2000); the model was "
+        f"chosen by {g.criterion.upper()}"
+        + (f" (k = {chosen.get('k')}, {chosen.get('covariance_type')} covariance)" if chosen.get("k") else "")
+        + f". K-Means with k = {(metrics.get('kmeans') or {}).get('k', k.k)} in the "
+          f"{k.space} space served as a baseline"
+        + ". Agreement between methods was measured with the adjusted Rand index and adjusted mutual "
+          "information; internal validity indices are reported with the space they were computed in.")
+
+
+def _stability_paragraph(s) -> str:
+    if not s.resamples:
+        return ("Stability under resampling was not assessed in this run (stability.resamples = 0); "
+                "the archetypes below are descriptive and their differences are not to be read as findings.")
+    nulls = s.null_resamples > 0
+    return (
+        f"Cluster-wise stability (Hennig, 2007) was assessed over {s.resamples} {s.scheme} resamples"
+        + (f" ({float(s.fraction):.0%} of respondents each)" if s.scheme == "subsample" else "")
+        + ": every stage (encoding, UMAP and clustering) was refitted on each resample and each archetype "
+          "matched to its most similar cluster by the Jaccard similarity. An archetype was called stable "
+          f"when its mean Jaccard similarity was at least {s.stable}"
+        + (" and more reproducible than the best archetype of the structure-free cohorts of the null "
+           f"reference, by a Monte-Carlo p-value at most {s.alpha} divided over the methods "
+           "assessed (Bonferroni); borderline when that verdict changes within two Monte-Carlo standard "
+           "errors of the mean Jaccard and of the reference" if nulls else
+           "; without a null reference no archetype can be called stable")
+        + f", and dissolved below {s.dissolved}. " + _null_sentence(s)
+        + (" The same comparison for each method's best archetype is its test of structure." if nulls else ""))
+
+
+def _space_text(g) -> str:
+    if g.space == "pca":
+        return f"first {g.pca_components} principal components of the scaled features"
+    return SPACE_WORDS.get(g.space, str(g.space))
 
 
 _CITE = {"holm1979": "Holm, 1979", "bh1995": "Benjamini & Hochberg, 1995",
@@ -176,35 +165,35 @@ def _circular_sentence(metrics: dict) -> str:
             "near-circular.")
 
 
-def _null_sentence(s: dict) -> str:
-    if not int(s.get("null_resamples", 0) or 0):
+def _null_sentence(s) -> str:
+    if not s.null_resamples:
         return "No null reference was built (stability.null_resamples = 0)."
-    how = ("every feature column permuted on its own" if s.get("null") == "permute" else
+    how = ("every feature column permuted on its own" if s.null == "permute" else
            "a Gaussian copula of the cohort: every feature column permuted, numeric items jointly so that "
            "they keep their rank correlations")
-    return (f"The null reference was {s.get('null_cohorts')} structure-free cohort(s) of the same shape ({how}), "
+    return (f"The null reference was {s.null_cohorts} structure-free cohort(s) of the same shape ({how}), "
             f"each fitted once like the cohort (the mixture selecting its own k) and resampled "
-            f"{s.get('null_resamples')} times.")
+            f"{s.null_resamples} times.")
 
 
-def _profile_paragraph(p: dict, metrics: dict) -> str:
-    corr, corr_ref = _CORRECTION.get(p.get("correction"), (p.get("correction"), None))
+def _profile_paragraph(p, metrics: dict) -> str:
+    corr, corr_ref = _CORRECTION.get(p.correction, (p.correction, None))
     corr_text = f"the {corr} procedure" + (f" ({_CITE[corr_ref]})" if corr_ref else "")
-    covs = list(p.get("covariates", []) or [])
+    covs = list(p.covariates)
     prof = metrics.get("profile") or {}
-    if p.get("pairwise") == "welch":
+    if p.pairwise == "welch":
         pairs = (f"pairwise with Welch t tests (Welch, 1951), corrected with {corr_text} over all pairs and "
                  "outcomes of a method")
     else:
         pairs = ("pairwise with Games–Howell comparisons (Games & Howell, 1976), whose studentized-range "
                  "p-values are adjusted over the pairs of one outcome and were not corrected again")
     text = (
-        f"Archetypes were profiled on {_list(p.get('outcomes', []) or ['the outcomes'])}. For each outcome and "
+        f"Archetypes were profiled on {_list(p.outcomes or ['the outcomes'])}. For each outcome and "
         "method, group means were compared with one-way ANOVA (effect size η²), Welch's ANOVA (Welch, 1951; "
         "shown with the classical ω² from the ANOVA sums of squares, not a Welch-adjusted one) and the "
         f"Kruskal–Wallis test (ε²), each test's p-values corrected with {corr_text} over the outcomes, and "
         f"{pairs}; Hedges' g is given per pair. p-values are not corrected across methods.")
-    if not p.get("include_noise"):
+    if not p.include_noise:
         text += (" The HDBSCAN noise group was left out of the tests; where it had members, the omnibus tests "
                  "and effect sizes are also given with the noise as a group of its own.")
     if covs:
@@ -214,7 +203,7 @@ def _profile_paragraph(p: dict, metrics: dict) -> str:
                  f"differences corrected with {corr_text} over archetypes and outcomes.")
     if prof.get("uncertainty_methods"):
         text += (" Uncertainty of Gaussian-mixture membership was carried into the archetype means by "
-                 f"{p.get('pseudo_class_draws')} pseudo-class draws combined with Rubin's rules (table "
+                 f"{p.pseudo_class_draws} pseudo-class draws combined with Rubin's rules (table "
                  "“membership uncertainty”).")
     if not prof:
         return text
