@@ -193,7 +193,7 @@ def _without_training_graph(seg: Segmentation) -> Segmentation:
     """The segmentation to save: UMAP keeps its parameters but not its training
     graph and search index (building the index to pickle it takes minutes on
     a large cohort).  New respondents are placed by
-    :func:`segment.replicate.embed_new` from the saved distinct feature
+    :func:`segment.predict.embed_new` from the saved distinct feature
     vectors and their embedding, not by ``UMAP.transform``.
     """
     if seg.umap is None:

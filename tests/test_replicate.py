@@ -254,7 +254,7 @@ def test_an_outcome_difference_replicates_only_through_a_good_match():
 def test_prediction_strength_is_computed_at_the_models_k(study):
     from segment.config import config_from_dict
     from segment.pipeline import fit_segmentation
-    from segment.replicate import _refit_at_model_k
+    from segment.replicate._replication import _refit_at_model_k
 
     seg, manifest = load_model(study["run"])
     config = config_from_dict(manifest["config"])
@@ -287,7 +287,7 @@ def test_share_test_holds_its_level_on_split_halves(tmp_path):
     5% when both sides are assigned the same way."""
     from segment.config import ExperimentConfig
     from segment.pipeline import fit_segmentation
-    from segment.replicate import held_out_transfer
+    from segment.predict import held_out_transfer
 
     csv, book = planted_cohort(n=400, k=3, separation=2.0, seed=7).write(tmp_path)
     cohort = load_cohort(csv, book)

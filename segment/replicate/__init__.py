@@ -25,63 +25,23 @@ match.
 
 from __future__ import annotations
 
-from ..predict import (
-    KNN_CHUNK,
-    TRANSFER_COLUMNS,
-    assign,
-    check_features,
-    embed_new,
-    gmm_posteriors,
-    held_out_transfer,
-    model_features,
-    nearest_training,
-    transfer,
-)
+from ..predict import transfer
 from ._agreement import (
-    ALPHA,
-    CORRECTION,
-    IGP_NULL_DRAWS,
-    MIN_MATCH_JACCARD,
-    PS_THRESHOLD,
-    SHARES_COLUMNS,
-    contingency_table,
     in_group_proportion,
-    in_group_proportion_null,
     match_archetypes,
     prediction_strength,
     share_changes,
     structure_free,
 )
 from ._inputs import load_model
-from ._outcomes import (
-    OUTCOME_COLUMNS,
-    effects_vs_rest,
-    original_summaries,
-    outcome_replication,
-    summaries_from_values,
-)
-from ._replication import (
-    MATCHING_COLUMNS,
-    PS_COLUMNS,
-    Replication,
-    _refit_at_model_k,  # noqa: F401 - tests call it on its own
-    replicate,
-    split_half,
-)
-from ._report import OUTPUT_FILES, render_report, write_replication
+from ._outcomes import outcome_replication
+from ._replication import Replication, replicate, split_half
 
+# the replication and its statistics; tables, constants and helpers live in
+# the submodules (segment.replicate._agreement, ._outcomes, ._report) and in
+# segment.predict
 __all__ = [
-    "Replication", "replicate", "split_half", "load_model",
-    # prediction (segment.predict)
-    "transfer", "assign", "held_out_transfer", "embed_new", "nearest_training", "gmm_posteriors",
-    "check_features", "model_features", "KNN_CHUNK", "TRANSFER_COLUMNS",
-    # agreement
-    "prediction_strength", "match_archetypes", "contingency_table", "in_group_proportion",
-    "in_group_proportion_null", "structure_free", "share_changes",
-    "PS_THRESHOLD", "MIN_MATCH_JACCARD", "IGP_NULL_DRAWS", "ALPHA", "CORRECTION",
-    # outcomes
-    "outcome_replication", "effects_vs_rest", "summaries_from_values", "original_summaries",
-    # tables and report
-    "MATCHING_COLUMNS", "PS_COLUMNS", "SHARES_COLUMNS", "OUTCOME_COLUMNS", "OUTPUT_FILES",
-    "write_replication", "render_report",
+    "Replication", "replicate", "split_half", "load_model", "transfer",
+    "prediction_strength", "match_archetypes", "in_group_proportion", "structure_free", "share_changes",
+    "outcome_replication",
 ]
