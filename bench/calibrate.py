@@ -100,6 +100,17 @@ def evaluate(scenario, seed: int, resamples: int, overrides: dict | None = None)
     return row
 
 
+def encoded_answers(truth_cohort, folder: Path) -> np.ndarray:
+    """The cohort's scaled features as ``segment run`` builds them from its survey file and codebook."""
+    from segment.codebook import load_codebook
+    from segment.cohort import load_cohort
+    from segment.features import encoder_for
+
+    csv, book = truth_cohort.write(folder, "encoded")
+    cohort = load_cohort(csv, load_codebook(book))
+    return np.asarray(encoder_for(cohort.features, cohort.codebook).fit_transform(cohort.features), dtype=float)
+
+
 def ceiling(truth_cohort, folder: Path) -> dict:
     """What the answers allow: the nearest planted pair's Mahalanobis distance in
     the encoded answers the methods see, and the ARI of linear discriminant
@@ -108,16 +119,10 @@ def ceiling(truth_cohort, folder: Path) -> dict:
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.metrics import adjusted_rand_score
 
-    from segment.codebook import load_codebook
-    from segment.cohort import load_cohort
-    from segment.features import encoder_for
-
     truth = np.asarray(truth_cohort.truth)
     if truth.max() <= 0:
         return {}
-    csv, book = truth_cohort.write(folder, "ceiling")
-    cohort = load_cohort(csv, load_codebook(book))
-    X = encoder_for(cohort.features, cohort.codebook).fit_transform(cohort.features)
+    X = encoded_answers(truth_cohort, folder)
     planted = truth >= 0
     X, t = X[planted], truth[planted]
     k = t.max() + 1

@@ -36,20 +36,16 @@ CONTROLS = ("continuum-n600", "gaussian-n600", "copula-n600")
 
 def encoded(scenario, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The cohort's scaled features as ``segment run`` builds them, and its truth."""
-    from segment.codebook import load_codebook
-    from segment.cohort import load_cohort
-    from segment.features import encoder_for
+    from calibrate import encoded_answers
+
     from segment.scenarios import make_cohort
 
     truth_cohort = make_cohort(scenario, seed)
     folder = Path(tempfile.mkdtemp(prefix="segment-mixture-"))
     try:
-        csv, book = truth_cohort.write(folder, "cohort")
-        cohort = load_cohort(csv, load_codebook(book))
-        X = encoder_for(cohort.features, cohort.codebook).fit_transform(cohort.features)
+        return encoded_answers(truth_cohort, folder), np.asarray(truth_cohort.truth)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return np.asarray(X, dtype=float), np.asarray(truth_cohort.truth)
 
 
 def evaluate(name: str, scenario, seed: int, dims, covariances) -> list[dict]:

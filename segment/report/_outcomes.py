@@ -191,25 +191,28 @@ def _outcome_rows(method: str, main: pd.DataFrame, stats_: pd.DataFrame, small: 
     return rows
 
 
+# test name in tests.csv -> (statistic column, short name, effect-size column, statistic text)
+_OMNIBUS = {
+    "Welch's ANOVA": ("Welch F (df)", "Welch", "classical ω²",
+                      lambda t: f"F({fmt.num(t['df1'], 0)}, {fmt.num(t['df2'], 1)}) = {fmt.num(t['statistic'])}"),
+    "Kruskal-Wallis": ("Kruskal–Wallis H (df)", "K–W", "ε²",
+                       lambda t: f"H({fmt.num(t['df1'], 0)}) = {fmt.num(t['statistic'])}"),
+}
+
+
 def _omnibus_cells(tests: pd.DataFrame) -> dict:
     """Welch's ANOVA and Kruskal–Wallis cells of one outcome's row."""
     row = {}
-    w = tests[tests["test"] == "Welch's ANOVA"]
-    if len(w):
-        w = w.iloc[0]
-        row["Welch F (df)"] = f"F({fmt.num(w['df1'], 0)}, {fmt.num(w['df2'], 1)}) = {fmt.num(w['statistic'])}"
-        row["p (Welch)"] = fmt.pvalue(w["p_value"])
-        if "p_adjusted" in w:
-            row["p adj. (Welch)"] = fmt.pvalue(w["p_adjusted"])
-        row["classical ω²"] = fmt.apa(w["effect_size"])
-    kw = tests[tests["test"] == "Kruskal-Wallis"]
-    if len(kw):
-        kw = kw.iloc[0]
-        row["Kruskal–Wallis H (df)"] = f"H({fmt.num(kw['df1'], 0)}) = {fmt.num(kw['statistic'])}"
-        row["p (K–W)"] = fmt.pvalue(kw["p_value"])
-        if "p_adjusted" in kw:
-            row["p adj. (K–W)"] = fmt.pvalue(kw["p_adjusted"])
-        row["ε²"] = fmt.apa(kw["effect_size"])
+    for test, (column, short, effect, statistic) in _OMNIBUS.items():
+        found = tests[tests["test"] == test]
+        if not len(found):
+            continue
+        t = found.iloc[0]
+        row[column] = statistic(t)
+        row[f"p ({short})"] = fmt.pvalue(t["p_value"])
+        if "p_adjusted" in t:
+            row[f"p adj. ({short})"] = fmt.pvalue(t["p_adjusted"])
+        row[effect] = fmt.apa(t["effect_size"])
     return row
 
 
