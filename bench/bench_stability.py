@@ -42,10 +42,7 @@ def _load(n: int | None, workdir: Path):
         exp = workdir / "exp.toml"
         exp.write_text(experiment_toml(csv, toml, workdir / "out"))
         cfg = load_config(exp)
-        cfg.reduce.n_components = 5
-        cfg.cluster.gmm.k = [1, 8]
-        cfg.cluster.gmm.covariance_types = ["full", "diag"]
-        cfg.cluster.gmm.n_init = 3
+        cfg.reduce, cfg.cluster, cfg.stability = type(cfg.reduce)(), type(cfg.cluster)(), type(cfg.stability)()
     else:
         cfg = load_config(ROOT / "experiments" / "smmh.toml")
     cfg.reduce.n_epochs = int(os.environ.get("SEGMENT_BENCH_N_EPOCHS", cfg.reduce.n_epochs))
@@ -84,6 +81,7 @@ def run_plain(B: int, n: int | None) -> dict:
     import hdbscan
     import numpy as np
     import umap
+    from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
 
     from segment.features import encoder_for
@@ -99,19 +97,24 @@ def run_plain(B: int, n: int | None) -> dict:
                           n_epochs=rc.n_epochs or None, random_state=seed).fit_transform(X)
             mcs = max(2, int(round(h.min_cluster_size * len(E)))) if isinstance(h.min_cluster_size, float) \
                 else h.min_cluster_size
-            hl = hdbscan.HDBSCAN(min_cluster_size=mcs).fit_predict(E)
-            return E, hl
+            hl = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=h.min_samples).fit_predict(E)
+            return X, E, hl
 
+        g = cfg.cluster.gmm
         t0 = time.perf_counter()
-        E, _ = fit(features, 0)
-        k = GaussianMixture(4, random_state=0).fit(E).n_components  # the original fit's k
+        X, E, _ = fit(features, 0)
+        P = PCA(g.pca_components, random_state=0).fit_transform(X)
+        bic = [GaussianMixture(k, covariance_type=g.covariance_types[0], n_init=g.n_init, random_state=0)
+               .fit(P).bic(P) for k in range(g.k[0], g.k[1] + 1)]
+        k = g.k[0] + int(np.argmin(bic))  # refitted at the original fit's k, as the stability analysis does
         times = []
         rng = np.random.default_rng(0)
         for b in range(B):
             t = time.perf_counter()
             drawn = np.sort(rng.choice(len(features), int(0.8 * len(features)), replace=False))
-            E, _ = fit(features.iloc[drawn], b)
-            GaussianMixture(k, covariance_type="full", n_init=3, random_state=b).fit(E)
+            X, E, _ = fit(features.iloc[drawn], b)
+            P = PCA(g.pca_components, random_state=b).fit_transform(X)
+            GaussianMixture(k, covariance_type=g.covariance_types[0], n_init=g.n_init, random_state=b).fit(P)
             times.append(time.perf_counter() - t)
         return {"stability_seconds": time.perf_counter() - t0,
                 "median_resample_seconds": float(np.median(times)), "first_resample_seconds": times[0]}
