@@ -253,54 +253,20 @@ def _write_sweep(folder: Path, sweep: Sweep, settings: list[dict], options: dict
 
 
 def sweep_html(sweep: Sweep) -> str:
-    """A self-contained page comparing the settings of a sweep."""
-    from jinja2 import Environment
+    """A self-contained page comparing the settings of a sweep (``report/templates/sweep.html``)."""
+    from .report import _format as fmt
+    from .report._render import render_page
 
-    env = Environment(autoescape=True)
     table = sweep.table.copy()
-    for col in ("noise_share",):
-        table[col] = table[col].map(lambda v: f"{v:.0%}")
+    table["noise_share"] = table["noise_share"].map(fmt.share)
     for col in ("mean_stability", "min_stability", "dbcv", "silhouette", "gmm_bic", "wall_seconds"):
-        table[col] = table[col].map(lambda v: "–" if v is None or pd.isna(v) else f"{v:.2f}")
-    template = env.from_string(SWEEP_TEMPLATE)
-    return template.render(
+        table[col] = table[col].map(fmt.num)
+    return render_page(
+        "sweep.html",
         rule=sweep.rule,
         selected=None if sweep.selected is None else sweep.table.loc[sweep.selected, "setting"],
         columns=[c for c in table.columns if c not in ("run", "silhouette_space")],
         rows=table.to_dict("records"),
         ari_columns=list(sweep.ari.columns),
-        ari_rows=[(i, [f"{v:.2f}" for v in row]) for i, row in zip(sweep.ari.index, sweep.ari.to_numpy())],
+        ari_rows=[(i, [fmt.num(v) for v in row]) for i, row in zip(sweep.ari.index, sweep.ari.to_numpy())],
     )
-
-
-SWEEP_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>segment sweep</title>
-<style>
-body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: 13px; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-tr.selected { background: #eef6ee; font-weight: 600; }
-.note { color: #555; }
-</style></head><body>
-<h1>Parameter sweep</h1>
-<p><strong>Selection rule.</strong> {{ rule }}</p>
-<p>{% if selected %}Selected: <strong>{{ selected }}</strong>
-(its run directory is <code>{{ selected }}/</code>, with its own report).{% else %}
-<strong>No setting satisfies the rule</strong>: no solution is robust enough to select.{% endif %}</p>
-<h2>Settings</h2>
-<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{% for r in rows %}<tr class="{{ 'selected' if r.selected else '' }}">
-{%- for c in columns %}<td>{{ r[c] }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table>
-<p class="note">Stability: mean Jaccard over resamples per HDBSCAN archetype (Hennig's cluster-wise
-stability); min = the least stable archetype. DBCV and silhouette of the HDBSCAN archetypes are computed
-in the UMAP embedding with noise left out. BIC is that of the selected Gaussian mixture (lower is better).</p>
-<h2>Agreement between settings</h2>
-<p class="note">Adjusted Rand index of the HDBSCAN archetypes of two settings, on respondents neither
-setting calls noise.</p>
-<table><thead><tr><th></th>{% for c in ari_columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{% for name, values in ari_rows %}<tr><td>{{ name }}</td>{% for v in values %}<td>{{ v }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table>
-</body></html>
-"""

@@ -207,3 +207,41 @@ def test_secondary_suppression_protects_every_line():
     assert suppress_small_cells(long, MIN_CELL, by="item")["n"].tolist() == [HIDDEN, 50, HIDDEN, 60, 70]
     # nothing to protect: nothing hidden
     assert not small_cell_mask(np.array([[10, 20], [30, 40]]), MIN_CELL).any()
+
+
+def test_replication_report_hides_small_counts_and_what_gives_them_back(tmp_path):
+    from segment.experiment import run_experiment
+    from segment.replicate import replicate
+    from segment.replicate._report import _DISCLOSED, disclosed, render_report
+    from segment.synthetic import experiment_toml, planted_cohort
+
+    cohort = planted_cohort(n=300, k=3, separation=3.5, outcome_means={"anxiety": [0, 1, -1]}, seed=5)
+    cohort.write(tmp_path, "cohort")
+    cohort.answers.iloc[:150].to_csv(tmp_path / "a.csv", index=False)
+    cohort.answers.iloc[150:].to_csv(tmp_path / "b.csv", index=False)
+    (tmp_path / "exp.toml").write_text(experiment_toml("a.csv", "cohort.toml", "runs",
+                                                       extra='[profile]\noutcomes = ["anxiety"]\n'))
+    rep = replicate(run_experiment(tmp_path / "exp.toml").path, tmp_path / "b.csv")
+    min_cell = 52  # the planted archetypes hold about 50 of 150: most counts are small
+    frames = {"prediction_strength": rep.prediction_strength, "matching": rep.matching, "shares": rep.shares}
+    hidden_any = 0
+    for table, frame in frames.items():
+        shown = disclosed(frame, table, min_cell)
+        for column in _DISCLOSED[table]:
+            counts = pd.to_numeric(frame[column], errors="coerce")
+            hidden = shown[column].astype(str) == f"<{min_cell}"
+            assert hidden[counts < min_cell].all(), (table, column)
+            for _, rows in shown.groupby("method").groups.items():
+                assert hidden[rows].sum() != 1, (table, column)  # none follows from the total by subtraction
+            for statistic in _DISCLOSED[table][column]:
+                assert shown.loc[hidden, statistic].isna().all(), (table, statistic)
+            hidden_any += int(hidden.sum())
+    assert hidden_any
+    shares = disclosed(rep.shares, "shares", min_cell)
+    both_shown = ~shares[["n_original", "n_new"]].astype(str).eq(f"<{min_cell}").any(axis=1)
+    assert shares.loc[~both_shown, "difference"].isna().all()
+    html = render_report(rep, min_cell=min_cell)
+    assert f"&lt;{min_cell}" in html
+    small = pd.concat([pd.to_numeric(rep.matching[c], errors="coerce") for c in _DISCLOSED["matching"]])
+    for v in small[(small >= 3) & (small < min_cell)].astype(int).unique():
+        assert f"<td>{v}</td>" not in html

@@ -12,6 +12,7 @@ from matplotlib.colors import to_hex
 
 from ..errors import SegmentError
 from ..vocabulary import NOISE
+from . import _format as fmt
 from ._data import PER_RESPONDENT, RunData, load_run_data, run_data_from
 from ._notebook import run_summary_html
 from ._summary import build_summary
@@ -22,11 +23,25 @@ TABLES_FOLDER = "tables"
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    """The templates of ``report/templates`` with the number formats every page shares."""
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("segment.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"], default=True),
         undefined=jinja2.ChainableUndefined, trim_blocks=False, lstrip_blocks=False,
     )
+    env.filters.update(
+        num=fmt.num, share=fmt.share, pvalue=fmt.pvalue, count=fmt.integer,
+        dash=lambda v: "—" if fmt.is_missing(v) else v,
+        p_relation=lambda p: "—" if fmt.is_missing(p) else (fmt.pvalue(p) if float(p) < 0.001 or float(p) > 0.999
+                                                             else f"= {fmt.pvalue(p)}"),
+        star=lambda p, alpha: "*" if not fmt.is_missing(p) and float(p) < alpha else "",
+    )
+    return env
+
+
+def render_page(template: str, **context) -> str:
+    """Render one of ``report/templates`` (the replication and sweep pages, too)."""
+    return _environment().get_template(template).render(**context)
 
 
 def _colors(summary: dict) -> dict:
