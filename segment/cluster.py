@@ -24,7 +24,6 @@ from sklearn.metrics import (
 )
 from sklearn.mixture import GaussianMixture
 
-from .errors import ConfigError
 from .vocabulary import ARCHETYPE_METHODS, NOISE
 
 INDEX_SAMPLE = 5000  # silhouette and DBCV are quadratic: computed on a sample above this
@@ -55,13 +54,12 @@ class HDBSCANResult:
 
 def resolve_min_cluster_size(value, n: int) -> int:
     """An absolute minimum cluster size from an int or a share of ``n``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"cluster.hdbscan.min_cluster_size must be an int >= 2 or a share in (0, 1); got {value!r}.")
-    if isinstance(value, float) and 0 < value < 1:
-        return max(2, int(round(value * n)))
-    if float(value).is_integer() and value >= 2:
-        return int(value)
-    raise ConfigError(f"cluster.hdbscan.min_cluster_size must be an int >= 2 or a share in (0, 1); got {value!r}.")
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        if isinstance(value, float) and 0 < value < 1:
+            return max(2, int(round(value * n)))
+        if float(value).is_integer() and value >= 2:
+            return int(value)
+    raise ValueError(f"min_cluster_size must be an int >= 2 or a share in (0, 1); got {value!r}.")
 
 
 def fit_hdbscan(E: np.ndarray, *, min_cluster_size=0.05, min_samples=None,
@@ -88,7 +86,7 @@ def fit_hdbscan(E: np.ndarray, *, min_cluster_size=0.05, min_samples=None,
     n = len(E)
     mcs = resolve_min_cluster_size(min_cluster_size, n)
     if selection_method not in ("eom", "leaf"):
-        raise ConfigError(f"cluster.hdbscan.selection_method must be 'eom' or 'leaf'; got '{selection_method}'.")
+        raise ValueError(f"selection_method must be 'eom' or 'leaf'; got {selection_method!r}.")
     if n < mcs or n < 3:
         empty = np.full(n, NOISE)
         return HDBSCANResult(empty, np.zeros(n), np.ones(n), mcs, None,
@@ -180,13 +178,13 @@ def select_gmm(E: np.ndarray, *, k=(1, 8), covariance_types=("tied",),
         degenerate, selected``.
     """
     if criterion not in ("bic", "icl"):
-        raise ConfigError(f"cluster.gmm.criterion must be 'bic' or 'icl'; got '{criterion}'.")
+        raise ValueError(f"criterion must be 'bic' or 'icl'; got {criterion!r}.")
     bad = [c for c in covariance_types if c not in ("full", "tied", "diag", "spherical")]
     if bad:
-        raise ConfigError(f"cluster.gmm.covariance_types: '{bad[0]}' is not full, tied, diag or spherical.")
+        raise ValueError(f"covariance type {bad[0]!r} is not full, tied, diag or spherical.")
     k_lo, k_hi = int(k[0]), int(k[1])
     if not 1 <= k_lo <= k_hi:
-        raise ConfigError(f"cluster.gmm.k must be [low, high] with 1 <= low <= high; got {list(k)}.")
+        raise ValueError(f"k must be (low, high) with 1 <= low <= high; got {list(k)}.")
     n = len(E)
     k_hi_eff = max(1, min(k_hi, n // 2))
     rows, models = [], []

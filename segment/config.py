@@ -396,8 +396,11 @@ def _validate_reduce(r: ReduceConfig) -> None:
 
 
 def _validate_cluster(c: ClusterConfig) -> None:
-    from .cluster import resolve_min_cluster_size
-    resolve_min_cluster_size(c.hdbscan.min_cluster_size, 1000)
+    mcs = c.hdbscan.min_cluster_size
+    if isinstance(mcs, bool) or not isinstance(mcs, (int, float)) \
+            or not ((isinstance(mcs, float) and 0 < mcs < 1) or (float(mcs).is_integer() and mcs >= 2)):
+        raise ConfigError(f"config key 'cluster.hdbscan.min_cluster_size' must be an int >= 2 or a share in (0, 1); "
+                          f"got {mcs!r}.")
     _at_least(c.hdbscan.min_samples, 0, "cluster.hdbscan.min_samples", " (0 for min_cluster_size)")
     _in(c.hdbscan.selection_method, ("eom", "leaf"), "cluster.hdbscan.selection_method")
     _at_least(c.hdbscan.epsilon, 0, "cluster.hdbscan.epsilon")

@@ -122,9 +122,15 @@ def test_encoder_keeps_indicators_unscaled_and_imputes_missing_categories():
 def test_min_cluster_size_as_a_share_of_respondents():
     assert resolve_min_cluster_size(0.05, 5000) == 250
     assert resolve_min_cluster_size(15, 5000) == 15
-    for bad in (1, 0.0, 1.5, -3, "ten"):
-        with pytest.raises(ConfigError, match="min_cluster_size"):
+    from segment.config import ExperimentConfig, validate
+
+    for bad in (1, 0.0, 1.5, -3, "ten", True):
+        with pytest.raises(ValueError, match="min_cluster_size"):
             resolve_min_cluster_size(bad, 100)
+        config = ExperimentConfig()
+        config.cluster.hdbscan.min_cluster_size = bad
+        with pytest.raises(ConfigError, match="config key 'cluster.hdbscan.min_cluster_size'"):
+            validate(config)
 
 
 def test_hdbscan_noise_and_soft_assignment_reported_beside_labels():
