@@ -449,7 +449,8 @@ def _validate_stability(s: StabilityConfig) -> None:
                           f"dask cluster) or a scheduler address such as \"tcp://host:8786\"; got {s.scheduler!r}.")
 
 
-def _validate_profile(p: ProfileConfig) -> None:
+def validate_profile(p: ProfileConfig) -> None:
+    """The rules of ``[profile]`` (also of a :class:`ProfileConfig` passed to the profiles directly)."""
     _names(p.outcomes, "profile.outcomes")
     _names(p.covariates, "profile.covariates")
     _in(p.correction, CORRECTIONS, "profile.correction")
@@ -484,5 +485,5 @@ def validate(cfg: ExperimentConfig) -> None:
     _validate_reduce(cfg.reduce)
     _validate_cluster(cfg.cluster)
     _validate_stability(cfg.stability)
-    _validate_profile(cfg.profile)
+    validate_profile(cfg.profile)
     _at_least(cfg.report.min_cell, 1, "report.min_cell")

@@ -3,60 +3,45 @@ problems raise :class:`~segment.errors.SegmentError` naming the table, column or
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 
-from ..config import ProfileConfig
+from ..config import ProfileConfig, validate_profile
 from ..errors import SegmentError
 from ..vocabulary import ARCHETYPE_METHODS
-from ..vocabulary import CORRECTIONS as _CORRECTIONS
-from ..vocabulary import PAIRWISE_TESTS as _PAIRWISE_TESTS
 from ._common import NOISE
 from .adjusted import _is_categorical
 
 
 def _check_config(cfg, outcome_columns) -> ProfileConfig:
+    """``cfg`` with its defaults filled in from the data, checked by the rules of ``[profile]``."""
     if not isinstance(cfg, ProfileConfig):
-        raise SegmentError(
-            f"config must be a ProfileConfig, not {type(cfg).__name__}.")
-    outcomes = tuple(cfg.outcomes) if not isinstance(cfg.outcomes, str) else (cfg.outcomes,)
-    outcomes = outcomes or tuple(map(str, outcome_columns))
+        raise SegmentError(f"config must be a ProfileConfig, not {type(cfg).__name__}.")
+    outcomes = [cfg.outcomes] if isinstance(cfg.outcomes, str) else list(cfg.outcomes)
+    outcomes = outcomes or list(map(str, outcome_columns))
     if not outcomes:
         raise SegmentError("config.outcomes is empty; name at least one outcome "
                            "column, e.g. ('anxiety', 'depression', 'sleep').")
-    dup = sorted({o for o in outcomes if outcomes.count(o) > 1})
-    if dup:
-        raise SegmentError(f"config.outcomes names {dup} more than once; list each "
-                           "outcome once.")
-    correction = str(cfg.correction).lower()
-    if correction not in _CORRECTIONS:
-        raise SegmentError(f"config.correction is {cfg.correction!r}; use one of "
-                           f"{sorted(_CORRECTIONS)}.")
-    pairwise = str(cfg.pairwise).lower().replace("_", "-")
-    if pairwise not in _PAIRWISE_TESTS:
-        raise SegmentError(f"config.pairwise is {cfg.pairwise!r}; use one of "
-                           f"{sorted(_PAIRWISE_TESTS)}.")
-    m = cfg.pseudo_class_draws
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
-        raise SegmentError(f"config.pseudo_class_draws is {m!r}; Rubin's rules need "
-                           "an integer of at least 2 (20 is a good default).")
-    top = cfg.top_features
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-        raise SegmentError(f"config.top_features is {top!r}; use a positive integer.")
-    alpha = cfg.alpha
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise SegmentError(f"config.alpha is {alpha!r}; use a number between 0 and 1, "
-                           "e.g. 0.05.")
+    covariates = [cfg.covariates] if isinstance(cfg.covariates, str) else list(cfg.covariates)
     if not isinstance(cfg.names, dict):
         raise SegmentError("config.names must be a mapping {method: {archetype: name}}, "
                            f"not {type(cfg.names).__name__}.")
-    covs = (cfg.covariates,) if isinstance(cfg.covariates, str) else tuple(cfg.covariates)
-    return ProfileConfig(outcomes=outcomes, covariates=covs, correction=correction,
-                         pairwise=pairwise, include_noise=bool(cfg.include_noise),
-                         pseudo_class_draws=int(m), top_features=int(top),
-                         names=cfg.names, alpha=float(alpha))
+    checked = dataclasses.replace(cfg, outcomes=outcomes, covariates=covariates,
+                                  correction=str(cfg.correction).lower(),
+                                  pairwise=str(cfg.pairwise).lower().replace("_", "-"))
+    for key in ("pseudo_class_draws", "top_features"):
+        value = getattr(checked, key)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise SegmentError(f"config key 'profile.{key}' must be an integer; got {value!r}.")
+    if isinstance(checked.alpha, bool) or not isinstance(checked.alpha, (int, float)):
+        raise SegmentError(f"config key 'profile.alpha' must be a number in (0, 1); got {checked.alpha!r}.")
+    validate_profile(checked)
+    return dataclasses.replace(checked, outcomes=tuple(outcomes), covariates=tuple(covariates),
+                               pseudo_class_draws=int(checked.pseudo_class_draws),
+                               top_features=int(checked.top_features), alpha=float(checked.alpha))
 
 
 def _check_method(method) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import GAMES_HOWELL, NOISE, NOT_ASSESSED, STABILITY_NOT_ASSESSED, STABLE_INTERPRETATION
+from ..vocabulary import CORRECTIONS, GAMES_HOWELL, NOISE, NOT_ASSESSED, STABILITY_NOT_ASSESSED, STABLE_INTERPRETATION
 from . import _format as fmt
 from ._archetypes import hidden_groups, label, size_text, verdict_class
 from ._data import METHOD_LABELS, RunData
@@ -107,9 +107,6 @@ def _crosstabs(data: RunData) -> list:
             numeric=list(shown.columns[1:]),
             note=f"Counts below {mc} (including zeros) are shown as {suppressed_label(mc)}.")})
     return out
-
-
-_CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
 
 
 def outcomes_section(data: RunData) -> dict:
@@ -252,7 +249,7 @@ def _apa_note(data: RunData, method: str, main: pd.DataFrame, p: pd.DataFrame, c
 
 def _correction_name(p: pd.DataFrame) -> str:
     correction = str(p["correction"].iloc[0])
-    return _CORRECTIONS.get(correction, correction)
+    return CORRECTIONS.get(correction, correction)
 
 
 def _pairwise_table(p: pd.DataFrame, name: str) -> dict | None:
