@@ -68,6 +68,10 @@ class Run:
         What ``metrics.json`` holds.
     manifest : dict
         What ``manifest.json`` holds.
+    stability : StabilityResult or None
+        The stability analysis, when it ran.
+    profiles : ArchetypeProfiles or None
+        Every method's outcome profiles.
     path : Path or None
         The run directory.
     """
@@ -79,7 +83,8 @@ class Run:
     tables: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
-    results: dict = field(default_factory=dict)
+    stability: object = None
+    profiles: object = None
     path: Path | None = None
     progress: Progress | None = None
 
@@ -156,7 +161,7 @@ def archetype_sizes(assignments: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_sentences(cohort: Cohort, assignments: pd.DataFrame, seg: Segmentation | None,
-                      results: dict, min_cell: int = 1) -> list[str]:
+                      min_cell: int = 1) -> list[str]:
     n_ex = int(assignments["excluded"].sum())
     lines = [f"{cohort.n} respondents in the cohort; {cohort.n - n_ex} analysed, {n_ex} excluded."]
     if seg is None:
@@ -336,28 +341,32 @@ def _stages(plan: Plan, progress: Progress, *, workdir: Path | None, resume, mem
     progress.end()
     assignments = assignments_table(cohort, reason, seg)
 
-    results: dict = {}
     tables = _clustering_tables(cohort, seg, evaluation, assignments)
-    stage_args = dict(config=config, cohort=cohort, features=analysed, segmentation=seg, seed=seed,
-                      progress=progress, tables=tables, results=results, assignments=assignments,
-                      workdir=workdir, resume=resume, memory=memory)
+    stability = None
     if config.stability.resamples > 0 and seg is not None:
         from .stability import stability_stage
-        stability_stage(**stage_args)
+        stability = stability_stage(config=config, cohort=cohort, features=analysed, segmentation=seg, seed=seed,
+                                    progress=progress, workdir=workdir, memory=memory)
     from .profile import profile_stage
-    profile_stage(**stage_args)
+    profiles = profile_stage(config=config, cohort=cohort, segmentation=seg, seed=seed, progress=progress,
+                             outcomes=plan.outcomes, covariates=plan.covariates,
+                             stability=None if stability is None else stability.stability)
+    stages = [(name, result) for name, result in (("stability", stability), ("profile", profiles))
+              if result is not None]
+    for _, result in stages:
+        tables.update(result.tables())
     if seg is not None:
         with progress.stage("display embedding"):
             tables["embedding_2d"] = display_embedding(seg, config, seed_stream(seed, "display"))
     progress.end()
 
     metrics = _metrics(plan, seg, evaluation)
-    metrics.update(results.get("metrics", {}))
-    run = Run(config=config, cohort=cohort, segmentation=seg, assignments=assignments,
-              tables=tables, metrics=metrics, results=results)
+    metrics.update({name: result.metrics for name, result in stages})
+    run = Run(config=config, cohort=cohort, segmentation=seg, assignments=assignments, tables=tables,
+              metrics=metrics, stability=stability, profiles=None if profiles is None else profiles.profiles)
     run.progress = progress
-    metrics["summary"] = summary_sentences(cohort, assignments, seg, results,
-                                           config.report.min_cell) + results.get("summary", [])
+    metrics["summary"] = summary_sentences(cohort, assignments, seg, config.report.min_cell) + \
+        [line for _, result in stages for line in result.summary]
     if circular:
         metrics["summary"].append(
             f"Outcome item(s) {', '.join(circular)} were used as clustering features "

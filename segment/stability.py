@@ -437,28 +437,20 @@ def _method_summaries(table: pd.DataFrame, structure: pd.DataFrame, ok: pd.DataF
     return summary, per_method
 
 
-def stability_stage(*, config, cohort, features, segmentation, seed, progress, tables, results,
-                    assignments, resume=None, workdir=None, memory=None) -> None:
-    """The stability stage of an experiment run (does nothing when B = 0).
+def stability_stage(*, config, cohort, features, segmentation, seed, progress, workdir=None,
+                    memory=None) -> StabilityResult | None:
+    """The stability stage of an experiment run (None when B = 0 or nothing was fitted).
 
-    Adds the tables ``stability``, ``respondent_stability``, ``resamples``,
-    ``jaccard`` and ``null_jaccard``; sets ``results["stability"]``,
-    ``results["metrics"]["stability"]`` and appends summary sentences.
     Checkpoints go to ``workdir``, the run's working folder; when the run
     resumes an interrupted one, that folder already holds the finished
     resamples and they are not redone.
     """
     if config.stability.resamples == 0 or segmentation is None:
-        return
+        return None
     progress("stability")
-    folder = workdir
-    res = bootstrap_stability(features, cohort.codebook, config, seed, workdir=folder, original=segmentation,
-                              cohort_sha=getattr(cohort, "sha256", "") or "", memory=memory,
-                              progress=progress)
-    tables.update(res.tables())
-    results["stability"] = res.stability
-    results.setdefault("metrics", {})["stability"] = res.metrics
-    results.setdefault("summary", []).extend(res.summary)
+    return bootstrap_stability(features, cohort.codebook, config, seed, workdir=workdir, original=segmentation,
+                               cohort_sha=getattr(cohort, "sha256", "") or "", memory=memory,
+                               progress=progress)
 
 
 __all__ = ["StabilityResult", "StabilityInterrupted", "bootstrap_stability", "stability_stage",

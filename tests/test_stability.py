@@ -244,7 +244,5 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
 def test_stage_does_nothing_without_resamples(tmp_path):
     cfg, codebook, features = _setup(tmp_path)
     cfg.stability.resamples = 0
-    tables, results = {}, {}
-    st.stability_stage(config=cfg, cohort=None, features=features, segmentation=object(), seed=None,
-                       progress=lambda name: None, tables=tables, results=results, assignments=None)
-    assert tables == {} and results == {}
+    assert st.stability_stage(config=cfg, cohort=None, features=features, segmentation=object(), seed=None,
+                              progress=lambda name: None) is None

@@ -3,24 +3,53 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import SegmentError
 from ..vocabulary import ARCHETYPE_METHODS, seed_stream
 from .continuum import NEAR_CIRCULAR, _circular_warning, near_circular_features
 from .core import profile_archetypes
-from .tables import concat_profiles
+from .tables import ArchetypeProfiles, concat_profiles
 
 CORE_PROBABILITY = 0.5  # HDBSCAN membership probability of a "core member"
+#: The tables of :class:`ArchetypeProfiles` a run writes, by the name of the run's table.
+PROFILE_TABLES = {"profiles": "profiles", "tests": "tests", "pairwise": "pairwise", "adjusted": "adjusted",
+                  "uncertainty": "uncertainty", "archetypes": "archetypes", "continuum": "continuum",
+                  "archetype_features": "features"}
 
 
-def profile_stage(*, config, cohort, segmentation, seed, progress, tables, results, **_) -> None:
+@dataclass(frozen=True)
+class ProfileStage:
+    """What the profiling stage of a run gives.
+
+    Attributes
+    ----------
+    profiles : ArchetypeProfiles
+        Every method's profiles.
+    near_circular : DataFrame
+        Features whose rank correlation with an outcome reaches ``NEAR_CIRCULAR``.
+    metrics : dict
+        The ``profile`` entry of ``metrics.json``.
+    summary : list of str
+        Sentences for the run's summary (warnings).
+    """
+
+    profiles: ArchetypeProfiles
+    near_circular: pd.DataFrame
+    metrics: dict = field(default_factory=dict)
+    summary: list = field(default_factory=list)
+
+    def tables(self) -> dict:
+        """The run's tables of this stage, by name."""
+        out = {name: getattr(self.profiles, attribute) for name, attribute in PROFILE_TABLES.items()}
+        out["near_circular_features"] = self.near_circular
+        return out
+
+
+def profile_stage(*, config, cohort, segmentation, seed, progress, outcomes, covariates,
+                  stability: pd.DataFrame | None = None) -> ProfileStage | None:
     """The runner's profiling stage: every method's archetypes against the outcomes.
-
-    Adds the tables ``profiles``, ``tests``, ``pairwise``, ``adjusted``,
-    ``uncertainty``, ``archetypes`` and ``archetype_features`` and sets
-    ``results["profiles"]`` to the :class:`ArchetypeProfiles` of all methods.
 
     Parameters
     ----------
@@ -34,28 +63,25 @@ def profile_stage(*, config, cohort, segmentation, seed, progress, tables, resul
         The run's seed; each method's pseudo-class draws get a child of it.
     progress : callable
         Told the stage's name.
-    tables : dict
-        Tables of the run, by name; the profile tables are added.
-    results : dict
-        Results of the run; ``profiles``, ``summary`` sentences and
-        ``metrics["profile"]`` are set.
-    **_
-        The other stage arguments, unused.
+    outcomes, covariates : list of str
+        What the profiles compare and adjust for, as the run's plan checked
+        them against the codebook.
+    stability : DataFrame, optional
+        The stability analysis's table of archetypes, when it ran.
 
-    Raises
-    ------
-    SegmentError
-        When ``config.profile`` names an outcome or covariate the codebook
-        does not have.
+    Returns
+    -------
+    ProfileStage or None
+        None without a segmentation.
     """
     seg = segmentation
     if seg is None:
-        return
+        return None
     progress("profile")
-    cfg, outcomes, covariates = _stage_inputs(config.profile, cohort, seg)
+    cfg = dataclasses.replace(config.profile, outcomes=list(outcomes))
+    covariates = cohort.covariates.loc[seg.ids, list(covariates)] if covariates else None
     names = [str(n) for n in seg.encoder.feature_names_]
     features = pd.DataFrame(seg.X[seg.inverse], index=seg.ids, columns=names)
-    stability = results.get("stability")
     parts = []
     for i, method in enumerate(ARCHETYPE_METHODS):
         labels = seg.labels(method)
@@ -76,45 +102,13 @@ def profile_stage(*, config, cohort, segmentation, seed, progress, tables, resul
             stability=stab, config=cfg, seed=int(seed_stream(seed, "profile", i).generate_state(1)[0]),
             **kwargs))
     profiles = concat_profiles(parts)
-    results["profiles"] = profiles
-    for name in ("profiles", "tests", "pairwise", "adjusted", "uncertainty", "archetypes",
-                 "continuum"):
-        tables[name] = getattr(profiles, name)
-    tables["archetype_features"] = profiles.features
-    circular = near_circular_features(features, cohort.outcomes.loc[seg.ids, outcomes])
-    tables["near_circular_features"] = circular
-    summary = results.setdefault("summary", [])
-    summary.extend(_circular_warning(r) for r in circular.itertuples())
-    summary.extend(profiles.warnings)
-    results.setdefault("metrics", {})["profile"] = {
+    circular = near_circular_features(features, cohort.outcomes.loc[seg.ids, list(outcomes)])
+    metrics = {
         "near_circular_features": circular.to_dict("records"),
         "near_circular_threshold": NEAR_CIRCULAR,
         "uncertainty_methods": sorted(set(profiles.uncertainty["method"])),
         "continuum_as_good": sorted(set(
             f"{r.method}: {r.outcome}" for r in profiles.continuum.itertuples() if r.continuum_as_good)),
     }
-
-
-def _stage_inputs(pc, cohort, seg):
-    """The profile settings with their outcomes filled in, the outcomes and the
-    covariates table (None without covariates), checked against the codebook."""
-    outcomes = list(pc.outcomes) or [s.name for s in cohort.codebook.scales if s.role == "outcome"] \
-        or list(cohort.outcomes.columns)
-    cfg = dataclasses.replace(pc, outcomes=outcomes)
-    if not pc.covariates:
-        covariates = None
-    else:
-        unknown = [c for c in pc.covariates if c not in cohort.covariates.columns]
-        if unknown:
-            raise SegmentError(
-                f"config key 'profile.covariates' names {', '.join(map(repr, unknown))}, not a covariate "
-                f"of the codebook. Covariates: {', '.join(cohort.covariates.columns) or 'none'}."
-            )
-        covariates = cohort.covariates.loc[seg.ids, list(pc.covariates)]
-    unknown = [o for o in outcomes if o not in cohort.outcomes.columns]
-    if unknown:
-        raise SegmentError(
-            f"config key 'profile.outcomes' names {', '.join(map(repr, unknown))}, not an outcome of the "
-            f"codebook. Outcomes: {', '.join(cohort.outcomes.columns) or 'none'}."
-        )
-    return cfg, outcomes, covariates
+    summary = [_circular_warning(r) for r in circular.itertuples()] + list(profiles.warnings)
+    return ProfileStage(profiles, circular, metrics, summary)
