@@ -44,7 +44,7 @@ from .rundir import (  # noqa: F401
     write_json,
     write_run,
 )
-from .vocabulary import ASSIGNMENT_COLUMNS, seed_stream
+from .vocabulary import ASSIGNMENT_COLUMNS, registered_methods, seed_stream
 
 MODEL_FILE = "model/segmentation.pkl"
 WORK_FOLDER = "work"  # checkpoints of an unfinished run; removed when it completes
@@ -119,10 +119,14 @@ def assignments_table(cohort: Cohort, reason: pd.Series, seg: Segmentation | Non
             out.loc[ids, "gmm_posterior"] = seg.gmm.posteriors.max(axis=1)[inv]
         if seg.kmeans is not None:
             out.loc[ids, "kmeans_cluster"] = seg.kmeans[inv]
+    for method in registered_methods():
+        out[method.column] = pd.NA
+        if seg is not None and seg.point_labels(method.name) is not None:
+            out.loc[seg.ids, method.column] = seg.labels(method.name)
     if seg is None or seg.hdbscan.soft_labels is None:
         out = out.drop(columns=["hdbscan_soft_label"])
     for c in out.columns:
-        if c.endswith(("_label", "_component", "_cluster")):
+        if c.endswith(("_label", "_component", "_cluster")) or c in ASSIGNMENT_COLUMNS.values():
             out[c] = out[c].astype("Int64")
         elif c not in ("excluded", "exclusion_reason"):
             out[c] = pd.to_numeric(out[c]).astype(float)

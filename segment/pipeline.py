@@ -30,9 +30,11 @@ from .features import FeatureEncoder, encoder_for
 from .reduce import fit_umap
 from .vocabulary import ARCHETYPE_METHODS as METHODS
 from .vocabulary import METHODS as REGISTRY
-from .vocabulary import SPACE_WORDS
+from .vocabulary import SPACE_WORDS, registered_methods
 
 MIN_POINTS_TO_EMBED = 10
+#: The first stage seed of the methods added to the registry (the built-in stages use 0 to 9).
+REGISTERED_STAGES = 10
 
 
 def stage_seed(seed, stage: int) -> int:
@@ -72,6 +74,9 @@ class Segmentation:
     pca : sklearn.decomposition.PCA or None
         The principal components of the scaled features that the mixture
         was fitted on (space ``"pca"``).
+    registered : dict
+        The methods added with :func:`segment.vocabulary.register`, by name:
+        ``(model, labels per distinct answer pattern)``.
     """
 
     ids: pd.Index
@@ -86,12 +91,15 @@ class Segmentation:
     notes: list = field(default_factory=list)
     pca: object = None
     spaces: dict = field(default_factory=lambda: {"gmm": "embedding", "kmeans": "features"})
+    registered: dict = field(default_factory=dict)
 
     def point_labels(self, method: str) -> np.ndarray | None:
         """Labels per distinct answer pattern (noise = -1 for HDBSCAN); None when not fitted."""
+        if method in self.registered:
+            return self.registered[method][1]
         return {"hdbscan": self.hdbscan.labels,
                 "gmm": None if self.gmm is None else self.gmm.labels,
-                "kmeans": self.kmeans}[method]
+                "kmeans": self.kmeans}.get(method)
 
     def labels(self, method: str) -> np.ndarray:
         """Labels per respondent (noise = -1 for HDBSCAN)."""
@@ -256,10 +264,20 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
         notes.append(f"cluster.kmeans.k = {cc.kmeans.k} was lowered to {len(X)}: the cohort has only "
                      f"{len(X)} distinct answer patterns.")
 
+    registered = {}
+    for i, method in enumerate(registered_methods()):
+        step(method.name)
+        if len(X) >= 2:
+            model, labels = method.fit(X if method.space == "features" else embedding,
+                                       stage_seed(seed, REGISTERED_STAGES + i))
+            registered[method.name] = (model, np.asarray(labels, dtype=np.int64))
+
     return Segmentation(ids=features.index, encoder=encoder, X=X, inverse=inverse,
                         umap=umap_model, embedding=embedding, hdbscan=hres, gmm=gres,
                         kmeans=kmeans, notes=notes, pca=pca,
-                        spaces={"gmm": g.space, "kmeans": cc.kmeans.space})
+                        spaces={"gmm": g.space, "kmeans": cc.kmeans.space,
+                                **{m.name: m.space for m in registered_methods()}},
+                        registered=registered)
 
 
 def evaluate(seg: Segmentation, *, dbcv: bool = True, seed: int = 0) -> dict:

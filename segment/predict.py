@@ -28,7 +28,7 @@ import pandas as pd
 
 from .errors import SegmentError
 from .vocabulary import ASSIGNMENT_COLUMNS as LABEL_COLUMN
-from .vocabulary import NOISE
+from .vocabulary import NOISE, registered_methods
 
 KNN_CHUNK = 256
 TRANSFER_COLUMNS = ["hdbscan_label", "hdbscan_probability", "hdbscan_soft_label", "gmm_component",
@@ -337,6 +337,15 @@ def assign(model, X_new: np.ndarray, E_new: np.ndarray, index=None) -> pd.DataFr
         if ok.any():
             km[ok] = _nearest_centre(S_new[ok], centres)
         out["kmeans_cluster"] = km
+    for method in registered_methods():
+        if method.name not in getattr(model, "registered", {}):
+            continue
+        points = X_new if method.space == "features" else E_new
+        ok = ~np.isnan(points).any(axis=1)
+        labels = np.full(n, NOISE)
+        if ok.any():
+            labels[ok] = method.predict(model.registered[method.name][0], points[ok])
+        out[method.column] = labels
     out.index.name = "respondent"
     return out
 

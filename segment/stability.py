@@ -61,7 +61,17 @@ from .matching import (
 )
 from .null_reference import _null_runs, _permuted, _thresholds, _verdicts
 from .pipeline import MIN_POINTS_TO_EMBED, fit_segmentation, stage_seed
-from .vocabulary import GMM_RESELECTED, NOT_STABLE_VERDICTS, SEED_STREAMS, STABLE, VERDICTS, seed_stream
+from .vocabulary import (
+    GMM_RESELECTED,
+    NOT_STABLE_VERDICTS,
+    SEED_STREAMS,
+    STABLE,
+    VERDICTS,
+    register,
+    registered_methods,
+    seed_stream,
+)
+from .vocabulary import METHODS as REGISTRY
 from .vocabulary import SHORT_NAMES as METHOD_NAMES
 
 
@@ -123,6 +133,7 @@ class _Context:
     fixed_cov: str | None
     precompute_knn: bool = True
     cache: str | None = None  # folder of a joblib.Memory shared by the refits (sweeps)
+    registered: tuple = ()  # methods added to the registry: a worker process registers them too
 
 
 
@@ -180,7 +191,8 @@ def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence, res
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         seg = fit_segmentation(sub, ctx.codebook, cfg, seed, precomputed_knn=knn, memory=memory, **fixed)
-        labels = {"hdbscan": seg.labels("hdbscan"), "kmeans": seg.labels("kmeans")}
+        labels = {"hdbscan": seg.labels("hdbscan"), "kmeans": seg.labels("kmeans"),
+                  **{m.name: seg.labels(m.name) for m in ctx.registered}}
         selected_k = seg.gmm.k if seg.gmm is not None else 0
         labels[GMM_RESELECTED.name] = seg.labels("gmm")
         if reselect and ctx.fixed_k is not None and seg.gmm is not None and len(seg.X) >= MIN_POINTS_TO_EMBED:
@@ -212,6 +224,9 @@ def _task(ctx: _Context, kind: str, cohort_index: int, b: int, null_model=None) 
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
+    for method in ctx.registered:
+        if method.name not in REGISTRY:
+            register(method)
     base = tuple(ctx.spawn_key)
     if kind == "resample":
         key = base + (SEED_STREAMS["resamples"], b)
@@ -262,7 +277,7 @@ def _context(features: pd.DataFrame, codebook, config, seed, original, memory) -
         fixed_k, fixed_cov = original.gmm.k, str(original.gmm.model.covariance_type)
     return _Context(features, codebook, config, int(seed.entropy), tuple(seed.spawn_key), fixed_k, fixed_cov,
                     bool(getattr(config.stability, "precompute_knn", True)),
-                    None if memory is None else str(memory.location))
+                    None if memory is None else str(memory.location), registered_methods())
 
 
 def bootstrap_stability(features: pd.DataFrame, codebook, config, seed, *, n_jobs=None, scheduler=None,

@@ -10,6 +10,7 @@ the order methods appear in every table, report and figure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: The label of respondents HDBSCAN leaves in no archetype.
@@ -64,6 +65,14 @@ class Method:
     refits : str or None
         For a variant of the stability analysis only: the method whose
         archetypes it assesses.
+    fit : callable or None
+        For a method added with :func:`register`: ``fit(points, random_state)
+        -> (model, labels)`` on the distinct points of its space (labels are
+        ints from 0, and :data:`NOISE` if ``noise``).  The built-in methods
+        are fitted by :func:`segment.pipeline.fit_segmentation` itself.
+    predict : callable or None
+        For a method added with :func:`register`: ``predict(model, points)
+        -> labels`` for new points of the same space.
     """
 
     name: str
@@ -74,6 +83,8 @@ class Method:
     noise: bool
     short: str
     refits: str | None = None
+    fit: Callable | None = None
+    predict: Callable | None = None
 
     @property
     def space_words(self) -> str:
@@ -87,10 +98,10 @@ _ALL = (
     Method("kmeans", "K-Means", "kmeans_cluster", None, "features", False, "K-Means"),
 )
 
-#: The methods of a fit, in output order.
+#: The methods of a fit, in output order (:func:`register` adds one).
 METHODS = {m.name: m for m in _ALL}
 #: Their names: the methods that give archetypes.
-ARCHETYPE_METHODS = tuple(METHODS)
+ARCHETYPE_METHODS = list(METHODS)
 
 #: The mixture refitted with its k selected again on every resample, assessed beside the mixture at fixed k.
 GMM_RESELECTED = Method("gmm_reselected", "Gaussian mixture (k re-selected per resample)", "gmm_component",
@@ -98,8 +109,8 @@ GMM_RESELECTED = Method("gmm_reselected", "Gaussian mixture (k re-selected per r
 #: The variants the stability analysis adds, each right after the method it refits.
 STABILITY_VARIANTS = {GMM_RESELECTED.name: GMM_RESELECTED}
 #: Every labeling the stability analysis assesses, in output order.
-STABILITY_METHODS = tuple(name for m in ARCHETYPE_METHODS
-                          for name in (m, *(v.name for v in STABILITY_VARIANTS.values() if v.refits == m)))
+STABILITY_METHODS = [name for m in ARCHETYPE_METHODS
+                     for name in (m, *(v.name for v in STABILITY_VARIANTS.values() if v.refits == m))]
 
 #: Method -> its column of ``assignments.csv``.
 ASSIGNMENT_COLUMNS = {m.name: m.column for m in METHODS.values()}
@@ -114,7 +125,69 @@ REFITS = {**{m: m for m in METHODS}, **{v.name: v.refits for v in STABILITY_VARI
 
 def method_names() -> tuple[str, ...]:
     """The names of the methods, in output order."""
-    return ARCHETYPE_METHODS
+    return tuple(ARCHETYPE_METHODS)
+
+
+def registered_methods() -> tuple[Method, ...]:
+    """The methods added with :func:`register`, in the order they were added."""
+    return tuple(m for m in METHODS.values() if m.fit is not None)
+
+
+def register(new: Method) -> Method:
+    """Add a clustering method to every analysis from now on.
+
+    The method is fitted on every fit and refit (stability resamples, null
+    cohorts), profiled, written to ``assignments.csv`` and shown in the
+    report beside the built-in ones.
+
+    Parameters
+    ----------
+    new : Method
+        With ``fit`` and ``predict``; its ``name`` and ``column`` are new.
+
+    Returns
+    -------
+    Method
+        ``new``.
+
+    Examples
+    --------
+    >>> from sklearn.cluster import AgglomerativeClustering
+    >>> def fit(points, random_state):
+    ...     labels = AgglomerativeClustering(4).fit_predict(points)
+    ...     return (points, labels), labels
+    >>> def predict(model, points):                      # nearest fitted point
+    ...     train, labels = model
+    ...     return labels[((points[:, None] - train[None]) ** 2).sum(-1).argmin(1)]
+    >>> register(Method("ward", "Ward", "ward_cluster", None, "features", False, "Ward",
+    ...                 fit=fit, predict=predict))        # doctest: +SKIP
+    """
+    if new.fit is None or new.predict is None:
+        raise ValueError(f"method {new.name!r} needs fit and predict to be registered.")
+    taken = {m.column for m in METHODS.values()}
+    if new.name in METHODS or new.name in STABILITY_VARIANTS or new.column in taken:
+        raise ValueError(f"method {new.name!r} (column {new.column!r}) is registered already.")
+    if new.space not in SPACE_WORDS:
+        raise ValueError(f"space must be one of {', '.join(SPACE_WORDS)}; got {new.space!r}.")
+    METHODS[new.name] = new
+    ARCHETYPE_METHODS.append(new.name)
+    STABILITY_METHODS.append(new.name)
+    ASSIGNMENT_COLUMNS[new.name] = new.column
+    DISPLAY_NAMES[new.name] = new.display
+    SHORT_NAMES[new.name] = new.short
+    REFITS[new.name] = new.name
+    return new
+
+
+def unregister(name: str) -> None:
+    """Remove a method added with :func:`register`."""
+    if name not in METHODS or METHODS[name].fit is None:
+        raise ValueError(f"{name!r} is not a registered method.")
+    del METHODS[name]
+    for names in (ARCHETYPE_METHODS, STABILITY_METHODS):
+        names.remove(name)
+    for table in (ASSIGNMENT_COLUMNS, DISPLAY_NAMES, SHORT_NAMES, REFITS):
+        del table[name]
 
 
 def method(name: str) -> Method:
@@ -169,7 +242,8 @@ GAMES_HOWELL = "games-howell"
 PAIRWISE_TESTS = {GAMES_HOWELL: "Games-Howell", "welch": "Welch t"}
 
 __all__ = ["Method", "METHODS", "ARCHETYPE_METHODS", "GMM_RESELECTED", "STABILITY_VARIANTS", "STABILITY_METHODS",
-           "method_names", "method", "assignment_column", "display_name", "ASSIGNMENT_COLUMNS", "DISPLAY_NAMES",
+           "method_names", "registered_methods", "register", "unregister", "method", "assignment_column",
+           "display_name", "ASSIGNMENT_COLUMNS", "DISPLAY_NAMES",
            "SHORT_NAMES", "REFITS", "NOISE", "NOISE_NAME", "SPACE_WORDS", "STABLE", "VERDICTS",
            "NOT_STABLE_VERDICTS", "NOT_ASSESSED", "NOISE_VERDICT", "PAIR_VERDICT_RANK", "STABILITY_NOT_ASSESSED",
            "ALL_STABLE", "NOT_ALL_STABLE", "STABLE_INTERPRETATION", "NO_ARCHETYPES", "NOT_BEYOND_NULL",

@@ -43,7 +43,7 @@ def test_no_module_spells_the_method_list_again():
 
 
 def test_registry_is_ordered_and_consistent():
-    assert V.method_names() == V.ARCHETYPE_METHODS == tuple(V.METHODS)
+    assert V.method_names() == tuple(V.ARCHETYPE_METHODS) == tuple(V.METHODS)
     assert V.STABILITY_METHODS.index(V.GMM_RESELECTED.name) == V.STABILITY_METHODS.index("gmm") + 1
     assert [m for m in V.STABILITY_METHODS if m in V.METHODS] == list(V.ARCHETYPE_METHODS)
     assert [m.name for m in V.METHODS.values() if m.noise] == ["hdbscan"]
