@@ -57,3 +57,55 @@ def test_stages_never_import_the_runner():
             if reached:
                 offenders.append(f"{path.relative_to(PACKAGE)} imports {sorted(reached)}")
     assert not offenders, offenders
+
+
+def _module_file(parts: list[str]) -> Path | None:
+    path = PACKAGE.joinpath(*parts)
+    if path.with_suffix(".py").exists():
+        return path.with_suffix(".py")
+    if (path / "__init__.py").exists():
+        return path / "__init__.py"
+    return None
+
+
+def _top_level_imports(path: Path) -> set[Path]:
+    """The segment modules a file imports when it is imported (imports inside functions are not counted)."""
+    package = list(path.relative_to(PACKAGE).parent.parts)
+    out = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package[: len(package) - node.level + 1] if node.level > 1 else package
+            target = base + (node.module.split(".") if node.module else [])
+        elif node.module and node.module.startswith("segment"):
+            target = node.module.split(".")[1:]
+        else:
+            continue
+        submodules = [_module_file(target + [alias.name]) for alias in node.names]
+        if all(submodules):  # ``from .package import module``: the modules named
+            out.update(submodules)
+        elif _module_file(target) not in (None, path):
+            out.add(_module_file(target))
+    return out
+
+
+def test_no_import_cycle():
+    graph = {p: _top_level_imports(p) for p in _modules()}
+    assert PACKAGE / "cluster.py" in graph[PACKAGE / "pipeline.py"]  # the scan sees the imports
+    assert PACKAGE / "report" / "_format.py" in graph[PACKAGE / "report" / "_render.py"]
+    state: dict = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == "open":
+                cycle = trail[trail.index(nxt):] + [nxt]
+                raise AssertionError(" -> ".join(str(p.relative_to(PACKAGE)) for p in cycle))
+            if nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
