@@ -15,6 +15,7 @@ Without ``--n`` the bundled cohort (experiments/smmh.toml) is used; with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -42,10 +43,11 @@ def _load(n: int | None, workdir: Path):
         exp = workdir / "exp.toml"
         exp.write_text(experiment_toml(csv, toml, workdir / "out"))
         cfg = load_config(exp)
-        cfg.reduce, cfg.cluster, cfg.stability = type(cfg.reduce)(), type(cfg.cluster)(), type(cfg.stability)()
+        cfg = dataclasses.replace(cfg, reduce=type(cfg.reduce)(), cluster=type(cfg.cluster)(),
+                                  stability=type(cfg.stability)())  # the shipped defaults
     else:
         cfg = load_config(ROOT / "experiments" / "smmh.toml")
-    cfg.reduce.n_epochs = int(os.environ.get("SEGMENT_BENCH_N_EPOCHS", cfg.reduce.n_epochs))
+    cfg = cfg.replace({"reduce.n_epochs": int(os.environ.get("SEGMENT_BENCH_N_EPOCHS", cfg.reduce.n_epochs))})
     codebook = load_codebook(cfg.resolve(cfg.experiment.codebook))
     cohort = load_cohort(cfg.resolve(cfg.experiment.cohort), codebook)
     features, _ = select_features(cohort, cfg)
@@ -62,7 +64,7 @@ def run_segment(B: int, n: int | None, n_jobs: int) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, codebook, features = _load(n, Path(tmp))
-        cfg.stability.resamples, cfg.stability.null_resamples, cfg.stability.n_jobs = B, 0, n_jobs
+        cfg = cfg.replace({"stability.resamples": B, "stability.null_resamples": 0, "stability.n_jobs": n_jobs})
         seed = np.random.SeedSequence(cfg.experiment.seed)
         t0 = time.perf_counter()
         original = fit_segmentation(features, codebook, cfg,

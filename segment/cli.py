@@ -87,10 +87,10 @@ def _cmd_validate(args, extra) -> int:
         if not args.cohort or not args.codebook:
             raise ConfigError("segment validate needs an experiment file, or both --codebook BOOK.toml and "
                               "--cohort SURVEY_FILE.")
-        config = ExperimentConfig()
-        config.experiment.cohort, config.experiment.codebook = args.cohort, args.codebook
-        if args.sheet is not None:
-            config.experiment.sheet = int(args.sheet) if args.sheet.isdigit() else args.sheet
+        sheet = {} if args.sheet is None else {"experiment.sheet": int(args.sheet) if args.sheet.isdigit()
+                                                else args.sheet}
+        config = ExperimentConfig().replace({"experiment.cohort": args.cohort, "experiment.codebook": args.codebook,
+                                             **sheet})
     plan = prepare(config)
     for warning in plan.warnings:
         print(f"segment: warning: {warning}", file=sys.stderr)

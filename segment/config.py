@@ -32,7 +32,7 @@ from .vocabulary import PAIRWISE_TESTS
 CORRECTIONS = tuple(_CORRECTION_NAMES)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExperimentSection:
     """``[experiment]``: what is analysed and where the run goes."""
 
@@ -46,7 +46,7 @@ class ExperimentSection:
     sheet: str | int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeaturesConfig:
     """``[features]``: which items are clustered on and how they are prepared."""
 
@@ -61,7 +61,7 @@ class FeaturesConfig:
     allow_outcome_features: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReduceConfig:
     """``[reduce]``: UMAP parameters."""
 
@@ -72,7 +72,7 @@ class ReduceConfig:
     n_epochs: int = 200
 
 
-@dataclass
+@dataclass(frozen=True)
 class HDBSCANConfig:
     """``[cluster.hdbscan]``."""
 
@@ -83,7 +83,7 @@ class HDBSCANConfig:
     assign_noise: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class GMMConfig:
     """``[cluster.gmm]``."""
 
@@ -95,7 +95,7 @@ class GMMConfig:
     pca_components: int = 5
 
 
-@dataclass
+@dataclass(frozen=True)
 class KMeansConfig:
     """``[cluster.kmeans]``: the baseline."""
 
@@ -103,7 +103,7 @@ class KMeansConfig:
     space: str = "features"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClusterConfig:
     """``[cluster]``."""
 
@@ -113,7 +113,7 @@ class ClusterConfig:
     dbcv: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class StabilityConfig:
     """``[stability]``: resampling (B = 0 skips the analysis)."""
 
@@ -132,7 +132,7 @@ class StabilityConfig:
     precompute_knn: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProfileConfig:
     """``[profile]``: outcome profiling (also the settings of
     :func:`segment.profile.profile_archetypes`).
@@ -182,14 +182,14 @@ class ProfileConfig:
     alpha: float = 0.05
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReportConfig:
     """``[report]``."""
 
     min_cell: int = 10
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A whole experiment.
 
@@ -218,9 +218,21 @@ class ExperimentConfig:
         return (self.path.parent / p)
 
     def to_dict(self) -> dict:
+        """The settings as nested dicts, as an experiment file holds them."""
         data = dataclasses.asdict(self)
         data.pop("path")
         return data
+
+    def replace(self, settings: dict) -> ExperimentConfig:
+        """A copy with dotted keys set (``{"stability.resamples": 100}``), validated.
+
+        A config is frozen: this is how a changed one is made, by the same
+        rules as an override on the command line.
+        """
+        data = self.to_dict()
+        for key, value in settings.items():
+            set_dotted(data, key, value)
+        return config_from_dict(data, self.path)
 
 
 _SCHEMA_SKIP = {"path"}
@@ -294,8 +306,8 @@ def set_dotted(data: dict, dotted: str, value) -> None:
 
 def config_from_dict(data: dict, path: Path | None = None) -> ExperimentConfig:
     """Validate a nested dict as an :class:`ExperimentConfig`."""
-    cfg = _build(ExperimentConfig, copy.deepcopy(data), "")
-    cfg.path = Path(path) if path is not None else None
+    cfg = dataclasses.replace(_build(ExperimentConfig, copy.deepcopy(data), ""),
+                              path=Path(path) if path is not None else None)
     validate(cfg)
     return cfg
 

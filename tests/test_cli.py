@@ -90,7 +90,7 @@ def test_bad_survey_data_exits_2_with_a_message_and_no_run_directory(make_study,
 @pytest.mark.parametrize("override, expected", [
     (["--reduce.n_neighbour", "5"], "unknown config key 'reduce.n_neighbour'. Did you mean 'reduce.n_neighbors'?"),
     (["--cluster.hdbscan.min_cluster_size", "1"],
-     "cluster.hdbscan.min_cluster_size must be an int >= 2 or a share in (0, 1); got 1"),
+     "cluster.hdbscan.min_cluster_size' must be an int >= 2 or a share in (0, 1); got 1"),
     (["--reduce.n_neighbors", "many"], "config key 'reduce.n_neighbors' must be int; got 'many'"),
     (["--features.imputer", "mean"], "config key 'features.imputer' must be one of knn, median, drop; got 'mean'"),
     (["--profile.outcomes", "['anxiety', 'wellbeing']"], "profile.outcomes' names 'wellbeing'"),

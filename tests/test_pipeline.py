@@ -19,18 +19,9 @@ def _cohort(tmp_path, **kwargs):
 
 
 def _config(**sections):
-    cfg = ExperimentConfig()
-    cfg.reduce.n_components = 3
-    cfg.cluster.gmm.k = [1, 6]
-    cfg.cluster.gmm.n_init = 1
-    cfg.cluster.kmeans.k = 3
-    for dotted, value in sections.items():
-        obj = cfg
-        parts = dotted.split("__")
-        for p in parts[:-1]:
-            obj = getattr(obj, p)
-        setattr(obj, parts[-1], value)
-    return cfg
+    return ExperimentConfig().replace({"reduce.n_components": 3, "cluster.gmm.k": [1, 6], "cluster.gmm.n_init": 1,
+                                       "cluster.kmeans.k": 3,
+                                       **{dotted.replace("__", "."): v for dotted, v in sections.items()}})
 
 
 @pytest.fixture(scope="module")
@@ -122,15 +113,11 @@ def test_encoder_keeps_indicators_unscaled_and_imputes_missing_categories():
 def test_min_cluster_size_as_a_share_of_respondents():
     assert resolve_min_cluster_size(0.05, 5000) == 250
     assert resolve_min_cluster_size(15, 5000) == 15
-    from segment.config import ExperimentConfig, validate
-
     for bad in (1, 0.0, 1.5, -3, "ten", True):
         with pytest.raises(ValueError, match="min_cluster_size"):
             resolve_min_cluster_size(bad, 100)
-        config = ExperimentConfig()
-        config.cluster.hdbscan.min_cluster_size = bad
         with pytest.raises(ConfigError, match="config key 'cluster.hdbscan.min_cluster_size'"):
-            validate(config)
+            ExperimentConfig().replace({"cluster.hdbscan.min_cluster_size": bad})
 
 
 def test_hdbscan_noise_and_soft_assignment_reported_beside_labels():

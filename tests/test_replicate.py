@@ -291,11 +291,9 @@ def test_share_test_holds_its_level_on_split_halves(tmp_path):
 
     csv, book = planted_cohort(n=400, k=3, separation=2.0, seed=7).write(tmp_path)
     cohort = load_cohort(csv, book)
-    cfg = ExperimentConfig()
-    cfg.reduce.n_components = 3
-    cfg.cluster.gmm.k, cfg.cluster.gmm.n_init, cfg.cluster.gmm.covariance_types = [1, 5], 1, ["full"]
-    cfg.cluster.kmeans.k = 3
-    cfg.cluster.hdbscan.min_cluster_size = 0.1
+    cfg = ExperimentConfig().replace({"reduce.n_components": 3, "cluster.gmm.k": [1, 5], "cluster.gmm.n_init": 1,
+                                      "cluster.gmm.covariance_types": ["full"], "cluster.kmeans.k": 3,
+                                      "cluster.hdbscan.min_cluster_size": 0.1})
     columns = ("hdbscan_label", "gmm_component", "kmeans_cluster")
     rejections = tests = 0
     for seed in range(20):

@@ -205,14 +205,14 @@ def test_failed_resamples_are_recorded(tmp_path, monkeypatch):
     drawn_first = [0 in st._draw(len(features), "subsample", 0.8, np.random.default_rng(
         np.random.SeedSequence(7, spawn_key=(1, b, 9)))) for b in range(6)]
     n_fail = int(sum(drawn_first))
-    cfg.stability.max_failed_share = 0.99
+    cfg = cfg.replace({"stability.max_failed_share": 0.99})
     res = st.bootstrap_stability(features, codebook, cfg, 7, n_jobs=1)
     per = res.resamples.drop_duplicates("resample")
     assert int((per["status"] == "failed").sum()) == n_fail > 0
     assert per.loc[per["status"] == "failed", "reason"].str.contains("injected failure").all()
     assert res.metrics["failed"] == n_fail
 
-    cfg.stability.max_failed_share = 0.0
+    cfg = cfg.replace({"stability.max_failed_share": 0.0})
     with pytest.raises(SegmentError, match="max_failed_share"):
         st.bootstrap_stability(features, codebook, cfg, 7, n_jobs=1)
 
@@ -222,14 +222,13 @@ def test_failed_resamples_are_recorded(tmp_path, monkeypatch):
 
 def test_bad_settings(tmp_path):
     cfg, codebook, features = _setup(tmp_path)
-    cfg.stability.resamples = 1
     with pytest.raises(ConfigError, match="stability.resamples"):
-        st.bootstrap_stability(features, codebook, cfg, 0)
-    cfg.stability.resamples = 4
+        cfg.replace({"stability.resamples": 1})
     for bad in (0.0, 1.5, -0.2):
-        cfg.stability.fraction = bad
         with pytest.raises(ConfigError, match="stability.fraction"):
-            st.bootstrap_stability(features, codebook, cfg, 0)
+            cfg.replace({"stability.fraction": bad})
+    with pytest.raises(ConfigError, match="stability.resamples"):  # B = 0 is valid, but nothing to resample
+        st.bootstrap_stability(features, codebook, cfg.replace({"stability.resamples": 0}), 0)
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path):
@@ -243,6 +242,6 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
 
 def test_stage_does_nothing_without_resamples(tmp_path):
     cfg, codebook, features = _setup(tmp_path)
-    cfg.stability.resamples = 0
+    cfg = cfg.replace({"stability.resamples": 0})
     assert st.stability_stage(config=cfg, cohort=None, features=features, segmentation=object(), seed=None,
                               progress=lambda name: None) is None
