@@ -262,8 +262,8 @@ def _commit() -> str:
     return out.stdout.strip()
 
 
-def run(names: list[str], repeat: int, path: Path = RESULTS) -> None:
-    done = load_results(path)
+def run(names: list[str], repeat: int, path: Path = RESULTS, rerun: bool = False) -> None:
+    done = {} if rerun else load_results(path)
     for name in names:
         if name in done:
             print(f"{name}: in {path.name} already")
@@ -386,6 +386,8 @@ def main(argv=None) -> int:
     p.add_argument("benchmarks", nargs="*", help=f"default: all of {', '.join(BENCHMARKS)}")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--rerun", action="store_true", help="run the benchmarks named even if they have results "
+                                                          "(the newest result of a benchmark is the one shown)")
     p.add_argument("--docs", action="store_true", help="write bench/README.md's table and bench/scaling.png")
     p.add_argument("--profile-child", type=int, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -399,7 +401,7 @@ def main(argv=None) -> int:
     unknown = sorted(set(a.benchmarks) - set(BENCHMARKS))
     if unknown:
         p.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    run(a.benchmarks or list(BENCHMARKS), a.repeat, a.results)
+    run(a.benchmarks or list(BENCHMARKS), a.repeat, a.results, a.rerun)
     return 0
 
 

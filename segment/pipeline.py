@@ -190,7 +190,7 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     precomputed_knn : callable, optional
         ``precomputed_knn(X) -> (indices, distances)``: the nearest
         neighbours of the distinct encoded rows ``X``, to skip UMAP's own
-        search.
+        search (None: UMAP searches).
     memory : joblib.Memory, optional
         A content-addressed cache: a stage whose inputs and parameters are
         unchanged is read from it instead of refitted (a sweep over HDBSCAN
@@ -217,7 +217,8 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     notes = []
     step("umap")
     if len(X) >= MIN_POINTS_TO_EMBED:
-        knn = (None, None, None) if precomputed_knn is None else (*precomputed_knn(X), None)
+        given = None if precomputed_knn is None else precomputed_knn(X)
+        knn = (None, None, None) if given is None else (*given, None)
         umap_model, embedding = cached(fit_umap)(
             X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
             min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,

@@ -43,6 +43,11 @@ def enable_numba_cache() -> None:
                     pass
 
 
+#: umap-learn computes every distance below this many points and searches
+#: approximately (NN-descent) from it on.
+EXACT_NEIGHBOURS_BELOW = 4096
+
+
 def make_umap(*, n_neighbors: int = 15, min_dist: float = 0.0, n_components: int = 5,
               metric: str = "euclidean", n_epochs: int = 0, random_state: int = 0,
               n_samples: int | None = None, precomputed_knn=(None, None, None)):

@@ -61,6 +61,7 @@ from .matching import (
 )
 from .null_reference import _null_runs, _permuted, _thresholds, _verdicts
 from .pipeline import MIN_POINTS_TO_EMBED, fit_segmentation, stage_seed
+from .reduce import EXACT_NEIGHBOURS_BELOW
 from .vocabulary import (
     GMM_RESELECTED,
     NOT_STABLE_VERDICTS,
@@ -182,9 +183,12 @@ def _fit_one(ctx: _Context, drawn: np.ndarray, seed: np.random.SeedSequence, res
     sub = ctx.features.iloc[drawn]
     knn = None
     if ctx.precompute_knn and cfg.reduce.metric == "euclidean":
-        # the resample's own exact neighbours in its own re-scaled space:
-        # the graph UMAP builds for itself, without its slower search
+        # the resample's own exact neighbours in its own re-scaled space: the
+        # graph UMAP builds for itself below its size limit, without its slower
+        # loop; above it UMAP's own approximate search, as in the original fit
         def knn(X):
+            if len(X) >= EXACT_NEIGHBOURS_BELOW:
+                return None
             return exact_knn(X, max(2, min(cfg.reduce.n_neighbors, len(X) - 1)))
     memory = None if ctx.cache is None else joblib.Memory(ctx.cache, verbose=0)
     fixed = {} if reselect or ctx.fixed_k is None else {"gmm_k": ctx.fixed_k, "gmm_covariance": ctx.fixed_cov}
