@@ -42,3 +42,13 @@ def test_calibration_table_counts_what_the_results_hold(tmp_path):
     text = calibrate.table(path)
     assert "| copula-n600 | 4 | hdbscan | 1/4 (25%) | 4/4 (100%) | 3 |" in text
     assert "| copula-n600 | 4 | any method | 1/4 (25%) |" in text
+
+
+def test_benchmark_figures_come_from_the_benchmark_results():
+    import suite
+
+    readme = suite.README.read_text(encoding="utf-8")
+    results = suite.load_results()
+    assert results, "bench/results.jsonl holds no benchmark"
+    assert _block(readme, suite.START, suite.END) == suite.block(results).strip()
+    assert (suite.BENCH / "scaling.png").exists()
