@@ -36,6 +36,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -97,6 +98,11 @@ def _run(cmd: list[str], env: dict | None = None) -> dict:
         return {"wall_seconds": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "stdout": out.read()}
 
 
+def _child_result(m: dict) -> dict:
+    """The JSON line a benchmark child printed last (taken out of ``m``)."""
+    return json.loads(m.pop("stdout").strip().splitlines()[-1])
+
+
 def _segment_run(experiment: Path, output: Path, *args: str, env: dict | None = None) -> dict:
     """``segment run`` in a fresh process, with the figures its run directory records."""
     m = _run([sys.executable, "-m", "segment.cli", "run", str(experiment), "-q",
@@ -116,7 +122,7 @@ def _segment_run(experiment: Path, output: Path, *args: str, env: dict | None = 
         cohort = r[(r["sample"] == "cohort") & (r["status"] == "ok")].drop_duplicates("resample")
         m["median_resample_seconds"] = float(cohort["seconds"].median())
         m["refits"] = int(len(r.drop_duplicates(["null_cohort", "resample"])))
-    __import__("shutil").rmtree(output, ignore_errors=True)
+    shutil.rmtree(output, ignore_errors=True)
     return m
 
 
@@ -184,7 +190,7 @@ def _profile_child(n: int, resamples: int = 5) -> dict:
 
 def bench_profile(n: int, repeat: int, tmp: Path) -> dict:
     m = _run([sys.executable, __file__, "--profile-child", str(n)], ENV1)
-    return json.loads(m["stdout"].strip().splitlines()[-1])
+    return _child_result(m)
 
 
 def _medians(runs: list[dict]) -> dict:
@@ -203,8 +209,7 @@ def bench_bundled(repeat: int, tmp: Path) -> dict:
                                                      "--n-jobs", "1", env=ENV1))
         runs["plain"].append(_run([sys.executable, str(BENCH / "bench_stability.py"), "--child", "plain",
                                    "--B", str(B)], ENV1))
-        child = json.loads(runs["plain"][-1].pop("stdout").strip().splitlines()[-1])
-        runs["plain"][-1]["median_resample_seconds"] = child["median_resample_seconds"]
+        runs["plain"][-1]["median_resample_seconds"] = _child_result(runs["plain"][-1])["median_resample_seconds"]
     med = {k: _medians(v) for k, v in runs.items()}
     s2, s1, plain = med["segment_2_workers"], med["segment_1_worker"], med["plain"]
     floor = B * s2["median_resample_seconds"] / 2 + s2["original_fit_seconds"]
@@ -221,13 +226,10 @@ def bench_resample_10000(repeat: int, tmp: Path) -> dict:
         for kind in runs:
             m = _run([sys.executable, str(BENCH / "bench_stability.py"), "--child", kind, "--B", str(B),
                       "--n", str(n), "--n-jobs", "2"], ENV1)
-            child = json.loads(m.pop("stdout").strip().splitlines()[-1])
-            m["median_resample_seconds"] = child["median_resample_seconds"]
+            m["median_resample_seconds"] = _child_result(m)["median_resample_seconds"]
             runs[kind].append(m)
     med = {k: _medians(v) for k, v in runs.items()}
-    return {"B": B, "n": n, "runs": runs, "median": med,
-            "ratio_resample_segment_over_plain":
-                med["segment"]["median_resample_seconds"] / med["plain"]["median_resample_seconds"]}
+    return {"B": B, "n": n, "runs": runs, "median": med}
 
 
 def bench_fit(n: int, repeat: int, tmp: Path, B: int = 0) -> dict:
@@ -238,8 +240,7 @@ def bench_fit(n: int, repeat: int, tmp: Path, B: int = 0) -> dict:
         runs["segment"].append(_segment_run(experiment, tmp / "out", *args, env=ENV1 if B else None))
         runs["plain"].append(_plain(csv, B, env=ENV1 if B else None))
     med = {k: _medians(v) for k, v in runs.items()}
-    return {"n": n, "features": 20, "B": B, "runs": runs, "median": med,
-            "ratio_segment_over_plain": med["segment"]["wall_seconds"] / med["plain"]["wall_seconds"]}
+    return {"n": n, "features": 20, "B": B, "runs": runs, "median": med}
 
 
 BENCHMARKS = {"profile-480": lambda r, t: bench_profile(0, r, t),
@@ -300,22 +301,20 @@ def table(results: dict) -> str:
         lines.append(f"| … on 1 worker | {fmt(s1['wall_seconds'])} s | | 1 / 2 workers "
                      f"{fmt(b['speedup_2_over_1_worker'], '.2f')} | {fmt(s1['peak_rss_mib'], '.0f')} MiB | "
                      f"{b['repeat']} |")
+    def pair_row(label: str, result: dict, figure: str, spec: str) -> str:
+        """A row of a segment run beside its plain reference: ``figure`` of both, their ratio, peak memory."""
+        s, p = result["median"]["segment"], result["median"]["plain"]
+        return (f"| {label} | {fmt(s[figure], spec)} s | {fmt(p[figure], spec)} s | segment / plain "
+                f"{fmt(s[figure] / p[figure], '.2f')} | {fmt(s['peak_rss_mib'], '.0f')} / "
+                f"{fmt(p['peak_rss_mib'], '.0f')} MiB | {result['repeat']} |")
+
     r = results.get("resample-10000")
     if r:
-        s, p = r["median"]["segment"], r["median"]["plain"]
-        lines.append(f"| 10,000 respondents, median resample time (B = {r['B']}, 2 workers) | "
-                     f"{fmt(s['median_resample_seconds'], '.2f')} s | {fmt(p['median_resample_seconds'], '.2f')} s"
-                     f" | segment / plain {fmt(r['ratio_resample_segment_over_plain'], '.2f')} | "
-                     f"{fmt(s['peak_rss_mib'], '.0f')} / {fmt(p['peak_rss_mib'], '.0f')} MiB | {r['repeat']} |")
+        lines.append(pair_row(f"10,000 respondents, median resample time (B = {r['B']}, 2 workers)", r,
+                              "median_resample_seconds", ".2f"))
     for prefix, words in (("fit", "one run, no resampling"), ("b20", "B = 20, 2 workers, null reference off")):
-        for n in SIZES:
-            f = results.get(f"{prefix}-{n}")
-            if f:
-                s, p = f["median"]["segment"], f["median"]["plain"]
-                lines.append(f"| {n:,} × 20, {words} | {fmt(s['wall_seconds'])} s | {fmt(p['wall_seconds'])} s |"
-                             f" segment / plain {fmt(f['ratio_segment_over_plain'], '.2f')} | "
-                             f"{fmt(s['peak_rss_mib'], '.0f')} / {fmt(p['peak_rss_mib'], '.0f')} MiB | "
-                             f"{f['repeat']} |")
+        lines += [pair_row(f"{n:,} × 20, {words}", results[f"{prefix}-{n}"], "wall_seconds", ".1f")
+                  for n in SIZES if f"{prefix}-{n}" in results]
     profiles = [results[k] for k in ("profile-480", "profile-10000") if k in results]
     if profiles:
         lines += ["", "Where one resample's time goes (cProfile, seconds per resample, mean of 5 after one to warm "

@@ -13,10 +13,8 @@ from .core import profile_archetypes
 from .tables import ArchetypeProfiles, concat_profiles
 
 CORE_PROBABILITY = 0.5  # HDBSCAN membership probability of a "core member"
-#: The tables of :class:`ArchetypeProfiles` a run writes, by the name of the run's table.
-PROFILE_TABLES = {"profiles": "profiles", "tests": "tests", "pairwise": "pairwise", "adjusted": "adjusted",
-                  "uncertainty": "uncertainty", "archetypes": "archetypes", "continuum": "continuum",
-                  "archetype_features": "features"}
+#: The tables of :class:`ArchetypeProfiles` a run writes under their own names.
+PROFILE_TABLES = ("profiles", "tests", "pairwise", "adjusted", "uncertainty", "archetypes", "continuum")
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,8 @@ class ProfileStage:
 
     def tables(self) -> dict:
         """The run's tables of this stage, by name."""
-        out = {name: getattr(self.profiles, attribute) for name, attribute in PROFILE_TABLES.items()}
+        out = {name: getattr(self.profiles, name) for name in PROFILE_TABLES}
+        out["archetype_features"] = self.profiles.features
         out["near_circular_features"] = self.near_circular
         return out
 
