@@ -8,6 +8,8 @@ loading path as a real cohort.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,8 +143,21 @@ def planted_cohort(n: int = 300, k: int = 3, n_features: int = 8, *, separation:
 
 
 def experiment_toml(csv, codebook, output, *, name: str = "synthetic", seed: int = 1,
-                    extra: str = "") -> str:
-    """A small experiment file for a synthetic cohort (fast settings)."""
+                    extra: str = "", null_cohorts: int = 8) -> str:
+    """A small experiment file for a synthetic cohort (fast settings).
+
+    ``null_cohorts`` sets ``stability.null_cohorts`` unless ``extra`` does.
+    The fast default of 8 builds a null reference but cannot reach a
+    Monte-Carlo p-value small enough to call an archetype stable (the
+    smallest is 1/9); an experiment that needs stable verdicts asks for
+    the shipped 60.
+    """
+    if "null_cohorts" not in extra:
+        setting = f"null_cohorts = {null_cohorts}\n"
+        if re.search(r"^\[stability\]\s*$", extra, flags=re.M):
+            extra = re.sub(r"^\[stability\]\s*\n", lambda m: m.group(0) + setting, extra, count=1, flags=re.M)
+        else:
+            extra = f"{extra}\n[stability]\n{setting}"
     return (
         f'[experiment]\nname = "{name}"\nseed = {seed}\ncohort = "{csv}"\ncodebook = "{codebook}"\n'
         f'output = "{output}"\n\n[reduce]\nn_neighbors = 15\nn_components = 3\n\n'
