@@ -2,7 +2,8 @@
 # The test command: install the project with its test dependencies, install
 # Debian's headless Chromium when it is missing (the report test opens a
 # report in it), check the code with ruff (rules in pyproject.toml), then run
-# pytest and exit with pytest's exit code.
+# pytest on every core (pytest-xdist; `-n 0` runs in one process) and exit
+# with pytest's exit code.
 # Arguments are passed to pytest, e.g. scripts/test.sh tests/test_cli.py -q
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,4 @@ fi
 
 python3 -m ruff check --quiet .
 
-exec python3 -m pytest "$@"
+exec python3 -m pytest -n auto "$@"
