@@ -9,7 +9,6 @@ loading path as a real cohort.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 
 import numpy as np
