@@ -433,35 +433,19 @@ def table(path: Path) -> str:
     """The calibration tables as Markdown."""
     by_cell, failed = _by_cell(path)
     order = [c for c in cells() if c in by_cell]
+    from segment.config import StabilityConfig
+
+    stable = StabilityConfig().stable  # the shipped threshold of the mean Jaccard
     lines = ["### Planted archetypes", "",
              "| cell | seeds | observed separation (median) | ARI ceiling (median) | method | median ARI | "
              "k found (median) | k = planted | planted archetypes "
              "called stable | HDBSCAN random responders in noise | equal pairs rejected | "
              "d ≥ 0.8 pairs found | truly equal pairs rejected | truly d ≥ 0.8 pairs found | median s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in order:
-        rs = by_cell[c]
-        if rs[0]["kind"] != "archetypes":
-            continue
-        k = rs[0]["planted_k"]
-        for m in METHODS:
-            v = [r[m] for r in rs]
-            noise = [x["random_to_noise"] for x in v if "random_to_noise" in x]
-            lines.append(
-                f"| {c} | {len(rs)} | {_median(rs, 'observed_separation')} | {_median(rs, 'oracle_ari')} | "
-                f"{m} | {np.median([x['ari'] for x in v]):.2f} | "
-                f"{np.median([x['k'] for x in v]):g} | {_rate(sum(x['k'] == k for x in v), len(v))} | "
-                f"{_rate(sum(x['planted_stable'] for x in v), k * len(v))} | "
-                f"{'–' if not noise else f'{np.mean(noise):.0%}'} | "
-                f"{_rate(sum(x['equal_rejected'] for x in v), sum(x['equal_pairs'] for x in v))} | "
-                f"{_rate(sum(x['large_rejected'] for x in v), sum(x['large_pairs'] for x in v))} | "
-                f"{_rate(*_sums(v, 'group_equal_rejected', 'group_equal_pairs'))} | "
-                f"{_rate(*_sums(v, 'group_large_rejected', 'group_large_pairs'))} | "
-                f"{np.median([r['seconds'] for r in rs]):.0f} |")
-    lines += ["", "### What stands between a recovered archetype and a stable verdict", "",
+    limits = ["", "### What stands between a recovered archetype and a stable verdict", "",
               "| cell | method | planted archetypes recovered (Jaccard ≥ 0.5) | found archetypes with mean "
-              "Jaccard ≥ 0.75 | planted archetypes called stable | runs whose null reference holds a stable "
-              "archetype (a null cohort's best ≥ 0.75) | null cohorts with a stable archetype (all runs) |",
+              f"Jaccard ≥ {stable:g} | planted archetypes called stable | runs whose null reference holds a stable "
+              f"archetype (a null cohort's best ≥ {stable:g}) | null cohorts with a stable archetype (all runs) |",
               "|---|---|---|---|---|---|---|"]
     for c in order:
         rs = by_cell[c]
@@ -470,15 +454,28 @@ def table(path: Path) -> str:
         k = rs[0]["planted_k"]
         for m in METHODS:
             v = [r[m] for r in rs]
-            jaccards = [j for x in v for j in (x.get("archetypes") or {}).get("mean_jaccard", []) if j is not None]
-            found = sum(len((x.get("archetypes") or {}).get("mean_jaccard", [])) for x in v)
-            nulls = [np.asarray(x.get("null_best") or [], dtype=float) for x in v]
+            noise = [x["random_to_noise"] for x in v if "random_to_noise" in x]
+            called_stable = _rate(sum(x['planted_stable'] for x in v), k * len(v))
             lines.append(
+                f"| {c} | {len(rs)} | {_median(rs, 'observed_separation')} | {_median(rs, 'oracle_ari')} | "
+                f"{m} | {np.median([x['ari'] for x in v]):.2f} | "
+                f"{np.median([x['k'] for x in v]):g} | {_rate(sum(x['k'] == k for x in v), len(v))} | "
+                f"{called_stable} | "
+                f"{'–' if not noise else f'{np.mean(noise):.0%}'} | "
+                f"{_rate(sum(x['equal_rejected'] for x in v), sum(x['equal_pairs'] for x in v))} | "
+                f"{_rate(sum(x['large_rejected'] for x in v), sum(x['large_pairs'] for x in v))} | "
+                f"{_rate(*_sums(v, 'group_equal_rejected', 'group_equal_pairs'))} | "
+                f"{_rate(*_sums(v, 'group_large_rejected', 'group_large_pairs'))} | "
+                f"{np.median([r['seconds'] for r in rs]):.0f} |")
+            jaccards = [j for x in v for j in (x.get("archetypes") or {}).get("mean_jaccard", [])]
+            nulls = [np.asarray(x.get("null_best") or [], dtype=float) for x in v]
+            limits.append(
                 f"| {c} | {m} | {_rate(sum(x.get('planted_recovered', 0) for x in v), k * len(v))} | "
-                f"{_rate(sum(j >= 0.75 for j in jaccards), found)} | "
-                f"{_rate(sum(x['planted_stable'] for x in v), k * len(v))} | "
-                f"{_rate(sum(bool((b >= 0.75).any()) for b in nulls), len(v))} | "
-                f"{_rate(sum(int((b >= 0.75).sum()) for b in nulls), sum(len(b) for b in nulls))} |")
+                f"{_rate(sum(j is not None and j >= stable for j in jaccards), len(jaccards))} | "
+                f"{called_stable} | "
+                f"{_rate(sum(bool((b >= stable).any()) for b in nulls), len(v))} | "
+                f"{_rate(sum(int((b >= stable).sum()) for b in nulls), sum(len(b) for b in nulls))} |")
+    lines += limits
     lines += ["", "### Structure-free controls", "",
               "| cell | seeds | method | seeds with an archetype called stable | structure test rejects "
               "(α = 0.05) | k found (median) | median s |",
