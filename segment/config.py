@@ -447,7 +447,7 @@ def _validate_stability(s: StabilityConfig) -> None:
     if s.null_resamples != 0 and s.null_resamples < 2:
         raise ConfigError(f"config key 'stability.null_resamples' must be 0 (no null reference) or >= 2; "
                           f"got {s.null_resamples}.")
-    _in(s.null, ("correlated", "permute"), "stability.null")
+    _in(s.null, ("unimodal", "correlated", "permute"), "stability.null")
     _at_least(s.null_cohorts, 1, "stability.null_cohorts")
     if not 0 < s.alpha < 1:
         raise ConfigError(f"config key 'stability.alpha' must be in (0, 1); got {s.alpha}.")

@@ -1,5 +1,6 @@
 """A Gaussian copula of survey answers: new rows whose items keep their
-marginal distributions and their rank correlations, and nothing else.
+marginal distributions (or the nearest unimodal ones) and their rank
+correlations, and nothing else.
 
 Used for the structure-free null cohorts of a stability analysis and for the
 copula control of the calibration scenarios.
@@ -11,19 +12,8 @@ import numpy as np
 import pandas as pd
 
 
-def copula_order(values: pd.DataFrame, n: int, rng) -> dict:
-    """Row orders that give ``n`` rows a Gaussian copula of ``values``.
-
-    Every column keeps its marginal distribution (resampled to ``n`` when
-    ``n`` differs) and the columns their normal-score (rank) correlation,
-    with one correction step for the attenuation that ties cause (Iman &
-    Conover, 1982).  Missing values are placed at random.
-
-    Returns
-    -------
-    dict
-        Column -> array of ``n`` source row positions (-1: missing).
-    """
+def _normal_draws(values: pd.DataFrame, n: int, rng) -> np.ndarray:
+    """``n`` rows of normal scores with the normal-score correlation of ``values``."""
     from scipy.stats import norm, rankdata
 
     cols = list(values.columns)
@@ -42,12 +32,33 @@ def copula_order(values: pd.DataFrame, n: int, rng) -> dict:
     got = np.array(pd.DataFrame(draw(target)).corr(method="spearman").to_numpy(), dtype=float)
     R = np.clip(2 * target - got, -0.99, 0.99)
     np.fill_diagonal(R, 1.0)
-    Z = draw(R)
+    return draw(R)
+
+
+def _answered(v: np.ndarray, n: int) -> int:
+    """How many of ``n`` new rows answer: the share of ``v`` that is not missing."""
+    return int(round(np.isfinite(v).sum() / len(v) * n))
+
+
+def copula_order(values: pd.DataFrame, n: int, rng) -> dict:
+    """Row orders that give ``n`` rows a Gaussian copula of ``values``.
+
+    Every column keeps its marginal distribution (resampled to ``n`` when
+    ``n`` differs) and the columns their normal-score (rank) correlation,
+    with one correction step for the attenuation that ties cause (Iman &
+    Conover, 1982).  Missing values are placed at random.
+
+    Returns
+    -------
+    dict
+        Column -> array of ``n`` source row positions (-1: missing).
+    """
+    Z = _normal_draws(values, n, rng)
     out = {}
-    for j, c in enumerate(cols):
+    for j, c in enumerate(values.columns):
         v = values[c].to_numpy(float)
         present = np.flatnonzero(np.isfinite(v))
-        m = int(round(len(present) / len(v) * n))
+        m = _answered(v, n)
         source = present if m == len(present) else rng.choice(present, m, replace=True)
         source = source[np.argsort(v[source] + rng.uniform(0, 1e-6, len(source)), kind="stable")]
         rows = np.sort(rng.permutation(n)[:m])
@@ -55,3 +66,75 @@ def copula_order(values: pd.DataFrame, n: int, rng) -> dict:
         order[rows[np.argsort(Z[rows, j], kind="stable")]] = source
         out[c] = order
     return out
+
+
+def unimodal_shares(shares: np.ndarray) -> np.ndarray:
+    """The unimodal distribution over ordered levels nearest to ``shares``.
+
+    Least squares over every mode: non-decreasing up to the mode and
+    non-increasing after it (Stout's unimodal regression, two isotonic fits
+    per candidate mode).  Pooling keeps the total, so the result sums to one
+    when ``shares`` does; a unimodal ``shares`` is returned unchanged.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    shares = np.asarray(shares, dtype=float)
+    k = len(shares)
+    if k < 3:
+        return shares.copy()
+    x = np.arange(k)
+    best, best_err = shares.copy(), np.inf
+    for mode in range(k):
+        fit = np.empty(k)
+        fit[:mode + 1] = IsotonicRegression(increasing=True).fit_transform(x[:mode + 1], shares[:mode + 1])
+        if mode + 1 < k:
+            fit[mode + 1:] = IsotonicRegression(increasing=False).fit_transform(x[mode + 1:], shares[mode + 1:])
+        err = float(np.sum((fit - shares) ** 2))
+        if err < best_err - 1e-15:
+            best, best_err = fit, err
+    return best
+
+
+def _level_grid(observed: np.ndarray) -> np.ndarray:
+    """The levels an item's answers lie on: the evenly spaced grid from the
+    smallest to the largest observed answer when every observed gap is a
+    multiple of the smallest (a Likert scale whose middle nobody answered
+    still has a middle), else the observed answers themselves."""
+    if len(observed) < 3:
+        return observed
+    gaps = np.diff(observed)
+    step = gaps.min()
+    ratio = gaps / step
+    if np.allclose(ratio, np.round(ratio)) and (observed[-1] - observed[0]) / step <= 100:
+        return observed[0] + step * np.arange(int(round((observed[-1] - observed[0]) / step)) + 1)
+    return observed
+
+
+def unimodal_copula(values: pd.DataFrame, n: int, rng) -> pd.DataFrame:
+    """``n`` rows of a Gaussian copula of ``values`` with unimodal marginals.
+
+    Like :func:`copula_order`, the columns keep their normal-score
+    correlation and their missing share, and every answer is one of the
+    column's levels (the grid its answers lie on); each column's distribution over its levels is
+    replaced by the nearest unimodal one (:func:`unimodal_shares`).  The
+    marginals of a cohort made of separated archetypes are multimodal, and a
+    copula that kept them would keep clusters too; this one keeps the
+    correlations and the discreteness of the answers, not their modes.
+    """
+    Z = _normal_draws(values, n, rng)
+    out = {}
+    for j, c in enumerate(values.columns):
+        v = values[c].to_numpy(float)
+        observed, counts = np.unique(v[np.isfinite(v)], return_counts=True)
+        levels = _level_grid(observed)
+        shares = np.zeros(len(levels))
+        shares[np.searchsorted(levels, observed - 1e-9)] = counts / counts.sum()
+        cumulative = np.cumsum(unimodal_shares(shares))
+        rows = np.sort(rng.permutation(n)[:_answered(v, n)])  # missing answers placed at random
+        new = np.full(n, np.nan)
+        # the i-th smallest normal score gets the level at quantile (i - 0.5) / m
+        quantiles = (np.arange(len(rows)) + 0.5) / max(1, len(rows))
+        ranked = levels[np.minimum(np.searchsorted(cumulative, quantiles, side="right"), len(levels) - 1)]
+        new[rows[np.argsort(Z[rows, j], kind="stable")]] = ranked
+        out[c] = new
+    return pd.DataFrame(out, index=values.index if len(values) == n else None)

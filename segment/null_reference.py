@@ -15,32 +15,42 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .copula import copula_order
+from .copula import copula_order, unimodal_copula
 from .matching import METHODS, _jaccards, _resample_rows, _summaries
 from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family over which alpha is divided
 from .vocabulary import REFITS, seed_stream
 
 
 def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "correlated") -> pd.DataFrame:
-    """A structure-free cohort of the same shape: every column is permuted, so
-    every item keeps exactly its answers (and its missing count).
+    """A structure-free cohort of the same shape.
 
-    ``how = "permute"``: each column independently; all relations between
-    items are gone.  ``how = "correlated"``: numeric columns are permuted
-    jointly so that they keep their rank correlations (Iman & Conover, 1982:
-    the ranks follow a multivariate normal with the items' normal-score
-    correlation); a latent continuum survives, clusters do not.  Other
-    columns are permuted independently in both cases.
+    ``how = "permute"``: each column is permuted on its own, so every item
+    keeps exactly its answers (and its missing count) and all relations
+    between items are gone.  ``how = "correlated"``: numeric columns are
+    permuted jointly so that they keep their answers and their rank
+    correlations (a Gaussian copula, Iman & Conover 1982); a latent
+    continuum survives, and so do the modes of items whose answers are
+    multimodal.  ``how = "unimodal"``: the same copula with every numeric
+    item's distribution over its levels replaced by the nearest unimodal one
+    (:func:`segment.copula.unimodal_copula`), so that the correlations and
+    the discreteness survive and the modes do not.  Other columns are
+    permuted independently in every case.
     """
     rng = np.random.default_rng(seed)
     out = features.copy()
     n = len(features)
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
-               and features[c].notna().sum() > 2] if how == "correlated" else []
+               and features[c].notna().sum() > 2] if how != "permute" else []
     for col in features.columns:
         if col not in numeric:
             out[col] = features[col].to_numpy()[rng.permutation(n)]
     if not numeric:
+        return out
+    if how == "unimodal":
+        drawn = unimodal_copula(features[numeric], n, rng)
+        for col in numeric:
+            new = drawn[col].to_numpy()
+            out[col] = new.astype(features[col].dtype) if np.isfinite(new).all() else new
         return out
     for col, order in copula_order(features[numeric], n, rng).items():
         values = features[col].to_numpy(dtype=float)

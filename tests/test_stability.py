@@ -87,6 +87,35 @@ def test_exact_knn_is_exact():
     assert np.allclose(d, expect, atol=1e-5)
 
 
+def test_unimodal_shares_flatten_modes_and_keep_unimodal_ones():
+    from segment.copula import unimodal_shares
+
+    bimodal = np.array([0.4, 0.08, 0.04, 0.08, 0.4])
+    flat = unimodal_shares(bimodal)
+    assert flat.sum() == pytest.approx(1.0)
+    assert np.all(np.diff(flat[np.argmax(flat):]) <= 1e-12) and np.all(np.diff(flat[:np.argmax(flat) + 1]) >= -1e-12)
+    assert np.allclose(flat, [0.4, 0.15, 0.15, 0.15, 0.15])
+    peaked = np.array([0.1, 0.2, 0.4, 0.2, 0.1])
+    assert np.allclose(unimodal_shares(peaked), peaked)
+
+
+def test_unimodal_null_keeps_levels_missing_and_correlation_not_modes():
+    rng = np.random.default_rng(0)
+    group = rng.integers(0, 2, 600)
+    # two archetypes: every item answered 1-2 by one and 4-5 by the other
+    items = {f"q{j}": np.where(group == 1, rng.integers(4, 6, 600), rng.integers(1, 3, 600)).astype(float)
+             for j in range(4)}
+    frame = pd.DataFrame(items)
+    frame.iloc[:30, 0] = np.nan
+    out = st._permuted(frame, np.random.SeedSequence(2), "unimodal")
+    assert set(out["q1"].unique()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert out["q0"].isna().sum() == 30
+    assert out.corr(method="spearman").loc["q1", "q2"] > 0.5   # the items' correlation is kept
+    shares = out["q1"].value_counts(normalize=True).reindex([1.0, 2.0, 3.0, 4.0, 5.0], fill_value=0).to_numpy()
+    assert shares[2] >= min(shares[1], shares[3]) - 0.02        # the empty middle level is filled: one mode
+    assert (frame["q1"] == 3).sum() == 0 and shares[2] > 0.1
+
+
 def test_permuted_cohort_keeps_every_column():
     frame = pd.DataFrame({"a": [1.0, 2, 3, 4, np.nan, 5], "b": [5.0, 4, 3, 2, 1, 1],
                           "c": list("xyzxyz")})
