@@ -34,7 +34,8 @@ def figures(run_dir: Path) -> dict:
     s = metrics["stability"]
     out = {"run_id": manifest["run_id"], "n": metrics["cohort"]["n_analysed"],
            "resamples": s["resamples"], "fraction": s["fraction"], "null_cohorts": s["null_cohorts"],
-           "null_resamples": s["null_resamples"], "alpha_family": s["alpha_family"],
+           "null_resamples": s["null_resamples"], "null": s.get("null", "correlated"),
+           "alpha_family": s["alpha_family"],
            "hdbscan_noise_share": metrics["hdbscan"]["noise_share"],
            "gmm_k": metrics["gmm"]["k"], "gmm_criterion": metrics["gmm"]["criterion"],
            "wall_seconds": manifest["wall_seconds"], "methods": {}}
@@ -54,6 +55,8 @@ def figures(run_dir: Path) -> dict:
 
 def render(f: dict) -> str:
     """The README paragraph for the figures."""
+    from segment.vocabulary import null_model
+
     m = f["methods"]
     parts = []
     for key, name in NAMES.items():
@@ -74,7 +77,8 @@ def render(f: dict) -> str:
                "No archetype is more reproducible than structure-free data of the same shape: the groups "
                "below describe slices of a continuum, not distinct types.")
     return (f"The default run of the bundled cohort ({f['n']} respondents; {f['resamples']} subsamples of "
-            f"{f['fraction']:.0%}; a null reference of {f['null_cohorts']} Gaussian-copula cohorts, "
+            f"{f['fraction']:.0%}; a null reference of {f['null_cohorts']} structure-free cohorts, "
+            f"{null_model(f.get('null'))[0]}, "
             f"{f['null_resamples']} resamples each) says: " + "; ".join(parts) + ". " + verdict
             + f" (Run {f['run_id']}, {f['wall_seconds']:.0f} s on 2 cores; figures from "
               "[`docs/bundled.json`](docs/bundled.json), written by `python bench/bundled.py`.)")

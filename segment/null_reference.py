@@ -18,7 +18,7 @@ import pandas as pd
 from .copula import copula_order, unimodal_copula
 from .matching import METHODS, _jaccards, _resample_rows, _summaries
 from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family over which alpha is divided
-from .vocabulary import REFITS, seed_stream
+from .vocabulary import REFITS, null_model, seed_stream
 
 
 def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "correlated") -> pd.DataFrame:
@@ -160,7 +160,7 @@ def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tup
                               "null_q95": float(np.quantile(null, 0.95, method="higher")) if len(null) else np.nan,
                               "p_value": p, "alpha": s.alpha,
                               "reject": bool(p <= s.alpha) if len(null) else False,
-                              "test": "Monte-Carlo test against Gaussian-copula cohorts of the same shape"})
+                              "test": f"Monte-Carlo test against {null_model(s.null)[0]} of the same shape"})
     jac_sd = table.pop("_jaccard_sd") if "_jaccard_sd" in table else np.nan
     table["mean_jaccard_se"] = jac_sd / np.sqrt(table["n_resamples"].clip(lower=1))
     mean, se = table["mean_jaccard"], table["mean_jaccard_se"].fillna(0.0)
@@ -181,9 +181,9 @@ def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tup
 
 def _thresholds(s, null_cohorts: int, alpha_family: float) -> str:
     """The verdict rule in words (the ``thresholds`` column of the stability table)."""
+    short, kept = null_model(s.null)
     null_text = (f"its mean Jaccard exceeds the best archetype of structure-free cohorts of the same shape "
-                 f"(Gaussian copulas of the cohort: every item keeps its answers, the items their rank "
-                 f"correlations; {null_cohorts} cohorts, each fitted once and resampled {s.null_resamples} "
+                 f"({short}: {kept}; {null_cohorts} cohorts, each fitted once and resampled {s.null_resamples} "
                  f"times) with a Monte-Carlo p-value <= {alpha_family:.3g} ({s.alpha:g} Bonferroni-divided over "
                  f"the methods assessed)" if null_cohorts else
                  "and a null reference exists (stability.null_resamples = 0: there is none, so no archetype "

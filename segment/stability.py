@@ -9,8 +9,9 @@ the resample by the Jaccard similarity computed on the respondents present
 in both; noise (-1) is not a cluster.
 
 The null reference is a distribution of structure-free cohorts of the same
-shape: ``stability.null_cohorts`` Gaussian copulas of the cohort (every item
-keeps its answers, numeric items their rank correlations; no modes), each
+shape: ``stability.null_cohorts`` cohorts drawn as ``stability.null`` says
+(:data:`segment.vocabulary.NULL_MODELS`; by default Gaussian copulas of the
+cohort, the items keeping their rank correlations), each
 fitted like the cohort (the mixture selecting its own k) and resampled
 ``stability.null_resamples`` times.  Each contributes the mean Jaccard of its
 best archetype.  An archetype is stable when its mean Jaccard reaches
@@ -403,6 +404,7 @@ def _assemble(tasks: _Tasks, original, seed) -> StabilityResult:
         "resamples": B, "scheme": s.scheme, "fraction": s.fraction if s.scheme == "subsample" else 1.0,
         "failed": len(failed), "reused_from_checkpoints": tasks.reused,
         "null_cohorts": tasks.null_cohorts, "null_resamples": s.null_resamples, "null_failed": null.failed,
+        "null": s.null,
         "thresholds": {"stable": s.stable, "dissolved": s.dissolved},
         "selected_k_distribution": k_dist, "original_k": fixed_k, "per_method": per_method,
         "alpha": s.alpha, "alpha_family": alpha_family,

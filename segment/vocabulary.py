@@ -232,6 +232,28 @@ NO_ARCHETYPES = "No method found archetypes in this cohort"
 #: The opening of the verdict when no archetype beats the null reference.
 NOT_BEYOND_NULL = "No archetype in this cohort is more reproducible than structure-free data of the same shape"
 
+#: The structure-free cohorts a null reference can be built from (``stability.null``):
+#: a short name for tables, and what such a cohort keeps of the cohort.
+NULL_MODELS = {
+    "unimodal": ("Gaussian copulas of the cohort with unimodal items",
+                 "every numeric item keeps its levels and its missing share, the items their rank correlations, "
+                 "and each item's distribution over its levels is the unimodal one nearest to its own, so that "
+                 "no item keeps the modes that archetypes give it"),
+    "correlated": ("Gaussian copulas of the cohort",
+                   "every item keeps its answers, numeric items their rank correlations; items whose answers "
+                   "are multimodal keep their modes"),
+    "permute": ("independently permuted cohorts",
+                "every column permuted on its own: every item keeps its answers and no relation between "
+                "items survives"),
+}
+
+
+def null_model(name: str | None) -> tuple[str, str]:
+    """The short name and the description of the null model ``name`` (runs
+    written before the choice was recorded used the Gaussian copula)."""
+    return NULL_MODELS[name or "correlated"]
+
+
 # --------------------------------------------------------------------------
 # tests of the profiles
 
@@ -247,4 +269,4 @@ __all__ = ["Method", "METHODS", "ARCHETYPE_METHODS", "GMM_RESELECTED", "STABILIT
            "SHORT_NAMES", "REFITS", "NOISE", "NOISE_NAME", "SPACE_WORDS", "STABLE", "VERDICTS",
            "NOT_STABLE_VERDICTS", "NOT_ASSESSED", "NOISE_VERDICT", "PAIR_VERDICT_RANK", "STABILITY_NOT_ASSESSED",
            "ALL_STABLE", "NOT_ALL_STABLE", "STABLE_INTERPRETATION", "NO_ARCHETYPES", "NOT_BEYOND_NULL",
-           "CORRECTIONS", "GAMES_HOWELL", "PAIRWISE_TESTS"]
+           "NULL_MODELS", "null_model", "CORRECTIONS", "GAMES_HOWELL", "PAIRWISE_TESTS"]

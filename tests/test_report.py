@@ -310,6 +310,13 @@ def test_methods_paragraph_states_defaults_and_the_null_reference_as_built():
     text = " ".join(methods_paragraphs(config, {"profile": {"uncertainty_methods": ["gmm"]}}))
     assert "2 structure-free cohort(s)" in text and "resampled 10 times" in text
     assert "carried into the archetype means" in text
+    # the null model named is the one the run used
+    config["stability"]["null"] = "unimodal"
+    text = " ".join(methods_paragraphs(config, {}))
+    assert "with unimodal items" in text and "keep their modes" not in text
+    config["stability"]["null"] = "correlated"
+    text = " ".join(methods_paragraphs(config, {}))
+    assert "keep their modes" in text and "unimodal" not in text
 
 
 # --------------------------------------------------------------------------

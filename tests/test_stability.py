@@ -260,8 +260,11 @@ def test_bad_settings(tmp_path):
         st.bootstrap_stability(features, codebook, cfg.replace({"stability.resamples": 0}), 0)
 
 
-def test_unreachable_scheduler_fails_fast(tmp_path):
+def test_unreachable_scheduler_fails_fast(tmp_path, monkeypatch):
     import distributed  # noqa: F401  (a test dependency: its absence is a failure, not a skip)
+
+    import segment.executors
+    monkeypatch.setattr(segment.executors, "SCHEDULER_TIMEOUT", 2)  # the message, not the wait, is tested
     cfg, codebook, features = _setup(tmp_path, B=2, N=0)
     started = time.perf_counter()
     with pytest.raises(SegmentError, match="scheduler"):

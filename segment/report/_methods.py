@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..vocabulary import SPACE_WORDS
+from ..vocabulary import SPACE_WORDS, null_model
 
 REFERENCES = {
     "mcinnes2018": "McInnes, L., Healy, J., & Melville, J. (2018). UMAP: Uniform manifold approximation and "
@@ -168,10 +168,9 @@ def _circular_sentence(metrics: dict) -> str:
 def _null_sentence(s) -> str:
     if not s.null_resamples:
         return "No null reference was built (stability.null_resamples = 0)."
-    how = ("every feature column permuted on its own" if s.null == "permute" else
-           "a Gaussian copula of the cohort: every feature column permuted, numeric items jointly so that "
-           "they keep their rank correlations")
-    return (f"The null reference was {s.null_cohorts} structure-free cohort(s) of the same shape ({how}), "
+    short, kept = null_model(s.null)
+    return (f"The null reference was {s.null_cohorts} structure-free cohort(s) of the same shape ({short}: "
+            f"{kept}), "
             f"each fitted once like the cohort (the mixture selecting its own k) and resampled "
             f"{s.null_resamples} times.")
 

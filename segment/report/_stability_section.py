@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..vocabulary import null_model
 from . import _format as fmt
 from ._archetypes import hidden_groups, size_text, verdict_class
 from ._data import METHOD_LABELS, RunData
@@ -60,7 +61,8 @@ def stability_section(data: RunData) -> dict:
                                    note="Median ARI / AMI: agreement of each resample's partition with the "
                                         "original one on the shared respondents. Null reference: the quantile, "
                                         "at the Bonferroni-divided level, of the best archetype's mean Jaccard "
-                                        "in each structure-free (Gaussian-copula) cohort. Structure p: "
+                                        f"in each structure-free cohort ({null_model(metrics.get('null'))[0]}). "
+                                        "Structure p: "
                                         "Monte-Carlo p-value of this method's best archetype against them.")
     return {"assessed": True, "facts": facts, "thresholds": thr, "per_method": per_method,
             "table": fmt.table(f, caption="Cluster-wise stability (Jaccard similarity of each archetype with "
@@ -82,6 +84,7 @@ def _structure_table(data: RunData):
     t = data.table("structure_test")
     if not len(t):
         return None
+    short, kept = null_model((data.metrics.get("stability") or {}).get("null"))
     f = pd.DataFrame({
         "method": t["method"].map(lambda m: METHOD_LABELS.get(m, m)),
         "best archetype's mean J": t["observed"].map(lambda v: fmt.num(v, 2)),
@@ -95,8 +98,7 @@ def _structure_table(data: RunData):
                                 "the best archetype of structure-free cohorts of the same shape?",
                      numeric=["best archetype's mean J", "null cohorts", "null mean", "null 95th pct",
                               "p (Monte Carlo)"],
-                     note="Null: Gaussian copulas of the cohort's own answers (every item keeps its answers, "
-                          "the items their rank correlations; no modes), each fitted and resampled like the "
+                     note=f"Null: {short} ({kept}), each fitted and resampled like the "
                           "cohort. p = (1 + null cohorts at least as reproducible) / (1 + null cohorts); "
                           "calibrated on known-truth cohorts in docs/validation.md.")
 
