@@ -166,7 +166,8 @@ def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tup
     mean, se = table["mean_jaccard"], table["mean_jaccard_se"].fillna(0.0)
     has_null = table["null_reference"].notna()
     above = has_null & (table["p_value"] <= alpha_family)
-    verdict = np.where(mean < s.dissolved, "dissolved", "weak")
+    # "dissolved" is a claim too: only when the mean is below the threshold beyond its Monte-Carlo error
+    verdict = np.where(mean < s.dissolved - 2 * se, "dissolved", "weak")
     verdict = np.where((mean >= s.stable) & ~has_null, "no reference", verdict)
     verdict = np.where((mean >= s.stable) & above, "stable", verdict)
     near_stable = (mean - s.stable).abs() < 2 * se
@@ -189,5 +190,5 @@ def _thresholds(s, null_cohorts: int, alpha_family: float) -> str:
                  "and a null reference exists (stability.null_resamples = 0: there is none, so no archetype "
                  "can be called stable)")
     return (f"stable: mean Jaccard >= {s.stable:g} and {null_text}; borderline: the verdict changes "
-            f"within 2 Monte-Carlo standard errors; dissolved: mean Jaccard < {s.dissolved:g}; "
-            "weak otherwise")
+            f"within 2 Monte-Carlo standard errors; dissolved: mean Jaccard < {s.dissolved:g} by more "
+            "than 2 Monte-Carlo standard errors; weak otherwise")
