@@ -76,19 +76,18 @@ def unimodal_shares(shares: np.ndarray) -> np.ndarray:
     per candidate mode).  Pooling keeps the total, so the result sums to one
     when ``shares`` does; a unimodal ``shares`` is returned unchanged.
     """
-    from sklearn.isotonic import IsotonicRegression
+    from scipy.optimize import isotonic_regression
 
     shares = np.asarray(shares, dtype=float)
     k = len(shares)
     if k < 3:
         return shares.copy()
-    x = np.arange(k)
     best, best_err = shares.copy(), np.inf
     for mode in range(k):
         fit = np.empty(k)
-        fit[:mode + 1] = IsotonicRegression(increasing=True).fit_transform(x[:mode + 1], shares[:mode + 1])
+        fit[:mode + 1] = isotonic_regression(shares[:mode + 1]).x
         if mode + 1 < k:
-            fit[mode + 1:] = IsotonicRegression(increasing=False).fit_transform(x[mode + 1:], shares[mode + 1:])
+            fit[mode + 1:] = isotonic_regression(shares[mode + 1:], increasing=False).x
         err = float(np.sum((fit - shares) ** 2))
         if err < best_err - 1e-15:
             best, best_err = fit, err
