@@ -499,6 +499,46 @@ def table(path: Path) -> str:
 
 
 CONSISTENCY = ROOT / "bench" / "consistency.jsonl"
+#: The same study under the previous null reference (Gaussian copulas that keep every item's marginal).
+PREVIOUS_NULL = ROOT / "bench" / "calibration-copula-null.jsonl"
+
+
+def null_comparison(previous: Path, current: Path) -> str:
+    """The two null references side by side, on the (cell, seed) pairs both studies ran.
+
+    For planted cells: planted archetypes called stable, and the null cohorts
+    whose best archetype reaches the stable threshold; for the controls: seeds
+    with an archetype called stable, and the structure test's rejections.
+    """
+    from segment.config import StabilityConfig
+
+    stable = StabilityConfig().stable
+    before, _ = _by_cell(previous)
+    after, _ = _by_cell(current)
+    lines = ["| cell | seeds | method | planted archetypes called stable: copula → unimodal | null cohorts with "
+             f"a stable archetype (best ≥ {stable:g}): copula → unimodal | seeds with an archetype called stable: "
+             "copula → unimodal | structure test rejects (α = 0.05): copula → unimodal |",
+             "|---|---|---|---|---|---|---|"]
+    for c in [c for c in cells() if c in before and c in after]:
+        seeds = sorted({r["seed"] for r in before[c]} & {r["seed"] for r in after[c]})
+        pair = [[r for r in recs if r["seed"] in seeds] for recs in (before[c], after[c])]
+        planted = pair[0][0]["kind"] == "archetypes"
+        for m in METHODS:
+            cols = []
+            for recs in pair:
+                v = [r[m] for r in recs]
+                if planted:
+                    nulls = [np.asarray(x.get("null_best") or [], dtype=float) for x in v]
+                    cols.append((_rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs)),
+                                 _rate(sum(int((b >= stable).sum()) for b in nulls), sum(len(b) for b in nulls)),
+                                 "–", "–"))
+                else:
+                    ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
+                    cols.append(("–", "–", _rate(sum(x["any_stable"] for x in v), len(v)),
+                                 _rate(sum(p <= 0.05 for p in ps), len(ps))))
+            cells_text = " | ".join(a if a == "–" else f"{a} → {b}" for a, b in zip(*cols))
+            lines.append(f"| {c} | {len(seeds)} | {m} | {cells_text} |")
+    return "\n".join(lines) + "\n"
 
 
 def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> dict:
@@ -527,16 +567,23 @@ def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> d
             warnings.simplefilter("ignore")
             original = fit_segmentation(features, cohort.codebook, config, np.random.SeedSequence(seed, spawn_key=(0,)))
             verdicts: dict = {}
+            numbers: dict = {}
             for s in range(stability_seeds):
                 res = bootstrap_stability(features, cohort.codebook, config,
                                           np.random.SeedSequence(seed, spawn_key=(100 + s,)),
                                           original=original, n_jobs=1)
                 for r in res.stability.itertuples(index=False):
                     if r.method in METHODS:
-                        verdicts.setdefault(f"{r.method}:{r.archetype}", []).append(r.verdict)
+                        key = f"{r.method}:{r.archetype}"
+                        verdicts.setdefault(key, []).append(r.verdict)
+                        # the numbers behind each verdict, so that other rules can be scored offline
+                        for column in ("mean_jaccard", "mean_jaccard_se", "null_reference", "p_value"):
+                            value = float(getattr(r, column))
+                            numbers.setdefault(column, {}).setdefault(key, []).append(
+                                None if np.isnan(value) else round(value, 4))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"cell": name, "seed": seed, "stability_seeds": stability_seeds, "verdicts": verdicts}
+    return {"cell": name, "seed": seed, "stability_seeds": stability_seeds, "verdicts": verdicts, **numbers}
 
 
 def consistency_table(path: Path) -> str:
@@ -559,6 +606,9 @@ def docs_block(results: Path = RESULTS, consistency_path: Path = CONSISTENCY) ->
     text = "### Acceptance\n\n" + acceptance(results, consistency_path) + "\n" + table(results)
     if consistency_path.exists():
         text += "\n### The same cohort, ten stability seeds\n\n" + consistency_table(consistency_path)
+    if results == RESULTS and PREVIOUS_NULL.exists():
+        text += ("\n### The null reference: copula against unimodal copula\n\n"
+                 + null_comparison(PREVIOUS_NULL, results))
     return text
 
 

@@ -123,7 +123,7 @@ class StabilityConfig:
     null_resamples: int = 3
     null_cohorts: int = 60
     alpha: float = 0.05
-    null: str = "correlated"
+    null: str = "unimodal"
     n_jobs: int = 1
     scheduler: str = ""
     max_failed_share: float = 0.2

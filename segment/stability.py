@@ -11,7 +11,8 @@ in both; noise (-1) is not a cluster.
 The null reference is a distribution of structure-free cohorts of the same
 shape: ``stability.null_cohorts`` cohorts drawn as ``stability.null`` says
 (:data:`segment.vocabulary.NULL_MODELS`; by default Gaussian copulas of the
-cohort, the items keeping their rank correlations), each
+cohort whose items keep their rank correlations and their levels but not
+their modes), each
 fitted like the cohort (the mixture selecting its own k) and resampled
 ``stability.null_resamples`` times.  Each contributes the mean Jaccard of its
 best archetype.  An archetype is stable when its mean Jaccard reaches
