@@ -34,7 +34,7 @@ def figures(run_dir: Path) -> dict:
     s = metrics["stability"]
     out = {"run_id": manifest["run_id"], "n": metrics["cohort"]["n_analysed"],
            "resamples": s["resamples"], "fraction": s["fraction"], "null_cohorts": s["null_cohorts"],
-           "null_resamples": s["null_resamples"], "null": s.get("null", "correlated"),
+           "null_resamples": s["null_resamples"], "null": s.get("null"),
            "alpha_family": s["alpha_family"],
            "hdbscan_noise_share": metrics["hdbscan"]["noise_share"],
            "gmm_k": metrics["gmm"]["k"], "gmm_criterion": metrics["gmm"]["criterion"],

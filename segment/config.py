@@ -26,7 +26,7 @@ else:  # pragma: no cover
 from .errors import ConfigError
 from .vocabulary import ARCHETYPE_METHODS as METHODS
 from .vocabulary import CORRECTIONS as _CORRECTION_NAMES
-from .vocabulary import PAIRWISE_TESTS
+from .vocabulary import NULL_MODELS, PAIRWISE_TESTS
 
 # multiple-comparison corrections (statsmodels ``multipletests`` names) that profiling applies
 CORRECTIONS = tuple(_CORRECTION_NAMES)
@@ -447,7 +447,7 @@ def _validate_stability(s: StabilityConfig) -> None:
     if s.null_resamples != 0 and s.null_resamples < 2:
         raise ConfigError(f"config key 'stability.null_resamples' must be 0 (no null reference) or >= 2; "
                           f"got {s.null_resamples}.")
-    _in(s.null, ("unimodal", "correlated", "permute"), "stability.null")
+    _in(s.null, tuple(NULL_MODELS), "stability.null")
     _at_least(s.null_cohorts, 1, "stability.null_cohorts")
     if not 0 < s.alpha < 1:
         raise ConfigError(f"config key 'stability.alpha' must be in (0, 1); got {s.alpha}.")

@@ -114,8 +114,9 @@ def unimodal_copula(values: pd.DataFrame, n: int, rng) -> pd.DataFrame:
 
     Like :func:`copula_order`, the columns keep their normal-score
     correlation and their missing share, and every answer is one of the
-    column's levels (the grid its answers lie on); each column's distribution over its levels is
-    replaced by the nearest unimodal one (:func:`unimodal_shares`).  The
+    column's levels (the grid its answers lie on); each column's
+    distribution over its levels is replaced by the nearest unimodal one
+    (:func:`unimodal_shares`).  The
     marginals of a cohort made of separated archetypes are multimodal, and a
     copula that kept them would keep clusters too; this one keeps the
     correlations and the discreteness of the answers, not their modes.

@@ -21,7 +21,7 @@ from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family ove
 from .vocabulary import REFITS, null_model, seed_stream
 
 
-def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "correlated") -> pd.DataFrame:
+def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str) -> pd.DataFrame:
     """A structure-free cohort of the same shape.
 
     ``how = "permute"``: each column is permuted on its own, so every item
@@ -48,14 +48,12 @@ def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str = "
         return out
     if how == "unimodal":
         drawn = unimodal_copula(features[numeric], n, rng)
-        for col in numeric:
-            new = drawn[col].to_numpy()
-            out[col] = new.astype(features[col].dtype) if np.isfinite(new).all() else new
-        return out
-    for col, order in copula_order(features[numeric], n, rng).items():
-        values = features[col].to_numpy(dtype=float)
-        new = np.where(order >= 0, values[np.maximum(order, 0)], np.nan)
-        out[col] = new.astype(features[col].dtype) if (order >= 0).all() else new
+        columns = {col: drawn[col].to_numpy() for col in numeric}
+    else:
+        columns = {col: np.where(order >= 0, features[col].to_numpy(dtype=float)[np.maximum(order, 0)], np.nan)
+                   for col, order in copula_order(features[numeric], n, rng).items()}
+    for col, new in columns.items():
+        out[col] = new.astype(features[col].dtype) if np.isfinite(new).all() else new
     return out
 
 

@@ -240,7 +240,7 @@ def _task(ctx: _Context, kind: str, cohort_index: int, b: int, null_model=None) 
     else:
         key = base + (SEED_STREAMS["null_cohorts"], cohort_index)
         features = _permuted(ctx.features, np.random.SeedSequence(ctx.entropy, spawn_key=key + (0,)),
-                             getattr(ctx.config.stability, "null", "correlated"))
+                             ctx.config.stability.null)
         key = key + ((1,) if kind == "null_fit" else (2, b))
     seed = np.random.SeedSequence(ctx.entropy, spawn_key=key)
     n = len(features)
