@@ -418,7 +418,7 @@ def acceptance(path: Path, consistency_path: Path | None = None) -> str:
     if consistency_path is not None and consistency_path.exists():
         for r in (json.loads(x) for x in consistency_path.read_text(encoding="utf-8").splitlines() if x.strip()):
             vs = list(r["verdicts"].values())
-            held = sum(max(v.count(x) for x in set(v)) >= 0.9 * len(v) or "borderline" in v for v in vs)
+            held = sum(max(v.count(x) for x in set(v)) >= 0.9 * len(v) or _borderline(v) for v in vs)
             add("one cohort, 10 stability seeds: same verdict in ≥ 9, or borderline", "every archetype",
                 f"{r['cell']} seed {r['seed']}", f"{held} of {len(vs)}", held == len(vs))
             called = sum(max(sum(x == "stable" for x in v), sum(x != "stable" for x in v)) >= 0.9 * len(v)
@@ -586,6 +586,11 @@ def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> d
     return {"cell": name, "seed": seed, "stability_seeds": stability_seeds, "verdicts": verdicts, **numbers}
 
 
+def _borderline(verdicts: list) -> bool:
+    """Whether one of an archetype's verdicts says it is near a threshold (borderline or borderline dissolved)."""
+    return any(v.startswith("borderline") for v in verdicts)
+
+
 def consistency_table(path: Path) -> str:
     """How often an archetype's verdict holds over stability seeds."""
     recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -595,7 +600,7 @@ def consistency_table(path: Path) -> str:
         vs = list(r["verdicts"].values())
         same = sum(max(v.count(x) for x in set(v)) >= 0.9 * len(v) for v in vs)
         unsure = [v for v in vs if max(v.count(x) for x in set(v)) < 0.9 * len(v)]
-        border = sum("borderline" in v for v in unsure)
+        border = sum(_borderline(v) for v in unsure)
         flips = sum("borderline" not in v and "stable" in v and len(set(v)) > 1 for v in unsure)
         lines.append(f"| {r['cell']} seed {r['seed']} | {len(vs)} | {same} | {border} | {flips} |")
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ import pandas as pd
 from .copula import copula_order, unimodal_copula
 from .matching import METHODS, _jaccards, _resample_rows, _summaries
 from .vocabulary import ARCHETYPE_METHODS as STRUCTURE_METHODS  # the family over which alpha is divided
-from .vocabulary import REFITS, null_model, seed_stream
+from .vocabulary import BORDERLINE_DISSOLVED, REFITS, null_model, seed_stream
 
 
 def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str) -> pd.DataFrame:
@@ -164,8 +164,9 @@ def _verdicts(table: pd.DataFrame, null_reference: pd.DataFrame, s, seed) -> tup
     mean, se = table["mean_jaccard"], table["mean_jaccard_se"].fillna(0.0)
     has_null = table["null_reference"].notna()
     above = has_null & (table["p_value"] <= alpha_family)
-    # "dissolved" is a claim too: only when the mean is below the threshold beyond its Monte-Carlo error
-    verdict = np.where(mean < s.dissolved - 2 * se, "dissolved", "weak")
+    verdict = np.where(mean < s.dissolved, "dissolved", "weak")
+    # "dissolved" and "weak" are claims too: within 2 Monte-Carlo errors of the threshold neither is made
+    verdict = np.where((mean - s.dissolved).abs() < 2 * se, BORDERLINE_DISSOLVED, verdict)
     verdict = np.where((mean >= s.stable) & ~has_null, "no reference", verdict)
     verdict = np.where((mean >= s.stable) & above, "stable", verdict)
     near_stable = (mean - s.stable).abs() < 2 * se
@@ -188,5 +189,5 @@ def _thresholds(s, null_cohorts: int, alpha_family: float) -> str:
                  "and a null reference exists (stability.null_resamples = 0: there is none, so no archetype "
                  "can be called stable)")
     return (f"stable: mean Jaccard >= {s.stable:g} and {null_text}; borderline: the verdict changes "
-            f"within 2 Monte-Carlo standard errors; dissolved: mean Jaccard < {s.dissolved:g} by more "
-            "than 2 Monte-Carlo standard errors; weak otherwise")
+            f"within 2 Monte-Carlo standard errors; dissolved: mean Jaccard < {s.dissolved:g}, borderline "
+            "dissolved: within 2 Monte-Carlo standard errors of it; weak otherwise")

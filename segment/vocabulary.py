@@ -209,8 +209,10 @@ def display_name(name: str) -> str:
 # verdicts
 
 STABLE = "stable"
+#: Weak or dissolved: the mean Jaccard is within two Monte-Carlo standard errors of the dissolved threshold.
+BORDERLINE_DISSOLVED = "borderline dissolved"
 #: Every verdict the stability analysis gives an archetype, the best first.
-VERDICTS = (STABLE, "borderline", "weak", "dissolved", "no reference", "not resampled")
+VERDICTS = (STABLE, "borderline", "weak", BORDERLINE_DISSOLVED, "dissolved", "no reference", "not resampled")
 #: The verdicts that are not :data:`STABLE`, in the order summaries count them.
 NOT_STABLE_VERDICTS = VERDICTS[1:]
 #: An archetype without a verdict (stability not run, or no row for it).
@@ -219,7 +221,7 @@ NOT_ASSESSED = "not assessed"
 NOISE_VERDICT = "not applicable (noise)"
 #: A pair of archetypes is summarised by its least stable member: the higher the rank, the less stable.
 PAIR_VERDICT_RANK = {STABLE: 0, "borderline": 1, NOT_ASSESSED: 2, "not resampled": 2, "no reference": 2,
-                     "weak": 3, "dissolved": 4}
+                     "weak": 3, BORDERLINE_DISSOLVED: 4, "dissolved": 5}
 
 #: The stability of a method's archetypes, as the profile tables and the report summarise it.
 STABILITY_NOT_ASSESSED = "stability not assessed"
@@ -266,7 +268,7 @@ PAIRWISE_TESTS = {GAMES_HOWELL: "Games-Howell", "welch": "Welch t"}
 __all__ = ["Method", "METHODS", "ARCHETYPE_METHODS", "GMM_RESELECTED", "STABILITY_VARIANTS", "STABILITY_METHODS",
            "method_names", "registered_methods", "register", "unregister", "method", "assignment_column",
            "display_name", "ASSIGNMENT_COLUMNS", "DISPLAY_NAMES",
-           "SHORT_NAMES", "REFITS", "NOISE", "NOISE_NAME", "SPACE_WORDS", "STABLE", "VERDICTS",
+           "SHORT_NAMES", "REFITS", "NOISE", "NOISE_NAME", "SPACE_WORDS", "STABLE", "BORDERLINE_DISSOLVED", "VERDICTS",
            "NOT_STABLE_VERDICTS", "NOT_ASSESSED", "NOISE_VERDICT", "PAIR_VERDICT_RANK", "STABILITY_NOT_ASSESSED",
            "ALL_STABLE", "NOT_ALL_STABLE", "STABLE_INTERPRETATION", "NO_ARCHETYPES", "NOT_BEYOND_NULL",
            "NULL_MODELS", "null_model", "CORRECTIONS", "GAMES_HOWELL", "PAIRWISE_TESTS"]

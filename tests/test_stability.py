@@ -116,18 +116,19 @@ def test_unimodal_null_keeps_levels_missing_and_correlation_not_modes():
     assert (frame["q1"] == 3).sum() == 0 and shares[2] > 0.1
 
 
-def test_dissolved_needs_the_mean_below_the_threshold_beyond_its_monte_carlo_error():
+def test_weak_and_dissolved_are_only_said_beyond_two_monte_carlo_errors_of_the_threshold():
     from segment.config import StabilityConfig
     from segment.null_reference import _verdicts
 
     s = StabilityConfig(resamples=20)
-    table = pd.DataFrame({"method": "hdbscan", "archetype": [0, 1, 2], "n": 50, "n_resamples": 25,
-                          "mean_jaccard": [0.47, 0.47, 0.30], "_jaccard_sd": [0.20, 0.02, 0.20]})
+    table = pd.DataFrame({"method": "hdbscan", "archetype": [0, 1, 2, 3, 4], "n": 50, "n_resamples": 25,
+                          "mean_jaccard": [0.47, 0.47, 0.30, 0.53, 0.62], "_jaccard_sd": [0.20, 0.02, 0.20, 0.20, 0.2]})
     null = pd.DataFrame({"method": "hdbscan", "null_cohort": range(10), "n_archetypes": 2,
                          "best_mean_jaccard": 0.6})
     verdicts = _verdicts(table, null, s, np.random.SeedSequence(0))[0].set_index("archetype")["verdict"]
-    # 0.47 with SE 0.04 is within two SEs of 0.5: weak; with SE 0.004, or 0.30 with SE 0.04: dissolved
-    assert verdicts.tolist() == ["weak", "dissolved", "dissolved"]
+    # SE 0.04: 0.47 and 0.53 are within two SEs of 0.5; with SE 0.004 0.47 is dissolved, and so is 0.30;
+    # 0.62 is more than two SEs above 0.5 and below 0.75
+    assert verdicts.tolist() == ["borderline dissolved", "dissolved", "dissolved", "borderline dissolved", "weak"]
 
 
 def test_permuted_cohort_keeps_every_column():

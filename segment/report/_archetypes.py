@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..vocabulary import ALL_STABLE, NOISE, NOISE_NAME, STABLE_INTERPRETATION
+from ..vocabulary import ALL_STABLE, BORDERLINE_DISSOLVED, NOISE, NOISE_NAME, STABLE_INTERPRETATION
 from . import _format as fmt
 from ._data import RunData
 from ._suppress import group_sizes_below, hidden_sizes, suppressed_label
@@ -32,7 +32,7 @@ def verdict_class(verdict: str) -> str:
     v = str(verdict).lower()
     if v.startswith("stable") or v == ALL_STABLE or v == STABLE_INTERPRETATION:
         return "ok"
-    if v.startswith("weak"):
+    if v.startswith("weak") or v == BORDERLINE_DISSOLVED:
         return "warn"
     if v.startswith("dissolved") or v.startswith("not all"):
         return "bad"

@@ -140,8 +140,8 @@ def _stability_paragraph(s) -> str:
            "assessed (Bonferroni); borderline when that verdict changes within two Monte-Carlo standard "
            "errors of the mean Jaccard and of the reference" if nulls else
            "; without a null reference no archetype can be called stable")
-        + f", and dissolved when its mean Jaccard was below {s.dissolved} by more than two Monte-Carlo "
-          "standard errors. " + _null_sentence(s)
+        + f", and dissolved when its mean Jaccard was below {s.dissolved} (borderline dissolved within two "
+          "Monte-Carlo standard errors of it). " + _null_sentence(s)
         + (" The same comparison for each method's best archetype is its test of structure." if nulls else ""))
 
 

@@ -50,13 +50,16 @@ def stability_section(data: RunData) -> dict:
             rows.append({"method": METHOD_LABELS.get(method, method),
                          "archetypes": fmt.integer(d.get("n_archetypes")), "stable": fmt.integer(d.get("n_stable")),
                          "borderline": fmt.integer(d.get("n_borderline")),
-                         "weak": fmt.integer(d.get("n_weak")), "dissolved": fmt.integer(d.get("n_dissolved")),
+                         "weak": fmt.integer(d.get("n_weak")),
+                         "borderline dissolved": fmt.integer(d.get("n_borderline_dissolved")),
+                         "dissolved": fmt.integer(d.get("n_dissolved")),
                          "median ARI": fmt.num(d.get("median_ari"), 2), "median AMI": fmt.num(d.get("median_ami"), 2),
                          "null reference": fmt.num(d.get("null_reference"), 2),
                          "structure p": fmt.num(d.get("structure_p_value"), 3)})
         if rows:
             per_method = fmt.table(pd.DataFrame(rows), caption="Stability per method",
-                                   numeric=["archetypes", "stable", "borderline", "weak", "dissolved", "median ARI",
+                                   numeric=["archetypes", "stable", "borderline", "weak", "borderline dissolved",
+                                            "dissolved", "median ARI",
                                             "median AMI", "null reference", "structure p"],
                                    note="Median ARI / AMI: agreement of each resample's partition with the "
                                         "original one on the shared respondents. Null reference: the quantile, "
