@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
+# pytest runs one process per core: BLAS and OpenMP threads in each would fight
+# over the cores (K-Means and the mixture run several times slower than on one thread).
+# The variables reach libraries loaded later and the subprocesses tests start.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from segment.synthetic import experiment_toml, planted_cohort
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from segment.synthetic import experiment_toml, planted_cohort  # noqa: E402
 
 SMMH = Path(__file__).resolve().parents[1] / "surveys" / "smmh"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_process():
+    """The libraries loaded before the variables above were set get one thread too."""
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture
