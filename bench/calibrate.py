@@ -606,9 +606,21 @@ def consistency_table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cost(path: Path) -> str:
+    """What the study's runs cost: their number and summed wall time, per cohort size."""
+    by_cell, _ = _by_cell(path)
+    lines = ["| respondents | runs | summed wall time of the runs | median per run |", "|---|---|---|---|"]
+    for n in sorted({r["n"] for rs in by_cell.values() for r in rs}):
+        secs = [r["seconds"] for rs in by_cell.values() for r in rs if r["n"] == n and "seconds" in r]
+        lines.append(f"| {n:,} | {len(secs)} | {sum(secs) / 3600:.1f} h | {np.median(secs) / 60:.1f} min |")
+    return ("\n".join(lines) + "\n\nEach run is single threaded and two ran at once on 2 cores, so the study "
+            "took about half the summed time.\n")
+
+
 def docs_block(results: Path = RESULTS, consistency_path: Path = CONSISTENCY) -> str:
     """Everything docs/validation.md shows of the study: acceptance, the tables, the consistency study."""
     text = "### Acceptance\n\n" + acceptance(results, consistency_path) + "\n" + table(results)
+    text += "\n### What the study cost\n\n" + cost(results)
     if consistency_path.exists():
         text += "\n### The same cohort, ten stability seeds\n\n" + consistency_table(consistency_path)
     if results == RESULTS and PREVIOUS_NULL.exists():
