@@ -52,3 +52,16 @@ def test_benchmark_figures_come_from_the_benchmark_results():
     assert results, "bench/results.jsonl holds no benchmark"
     assert _block(readme, suite.START, suite.END) == suite.block(results).strip()
     assert (suite.BENCH / "scaling.png").exists()
+
+
+def test_a_cell_short_of_its_seeds_never_meets_a_criterion(tmp_path):
+    """A structure-free cell that passes on the seeds it has is still unmet while it lacks seeds."""
+    row = {"cell": "continuum-n5000", "kind": "continuum", "planted_k": 0, "n": 5000, "seconds": 600.0,
+           **{m: {"k": 1, "any_stable": False, "structure_p": 0.7} for m in calibrate.METHODS}}
+    path = tmp_path / "results.jsonl"
+    wanted = calibrate.cells()["continuum-n5000"][1]
+    for seeds, met in ((wanted - 1, "**no**"), (wanted, "yes")):
+        path.write_text("\n".join(json.dumps({**row, "seed": s}) for s in range(seeds)) + "\n")
+        lines = [x for x in calibrate.acceptance(path).splitlines() if "continuum-n5000" in x]
+        assert len(lines) == 2 and all(x.endswith(f"| {met} |") for x in lines), lines
+        assert (f"({seeds} of {wanted} seeds)" in lines[0]) == (seeds < wanted)
