@@ -27,6 +27,8 @@ def figures(run_dir: Path) -> dict:
     """The key figures of a run of the bundled cohort, from its files."""
     import pandas as pd
 
+    from segment.vocabulary import VERDICTS
+
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     stability = pd.read_csv(run_dir / "stability.csv")
@@ -44,8 +46,7 @@ def figures(run_dir: Path) -> dict:
         st = structure[structure["method"] == m]
         out["methods"][m] = {
             "archetypes": int(len(t)),
-            **{v.replace(" ", "_"): int((t["verdict"] == v).sum()) for v in ("stable", "borderline", "weak",
-                                                                              "dissolved")},
+            "verdicts": {v: int((t["verdict"] == v).sum()) for v in VERDICTS if (t["verdict"] == v).any()},
             "best_mean_jaccard": float(t["mean_jaccard"].max()) if len(t) else None,
             "null_reference": float(t["null_reference"].iloc[0]) if len(t) else None,
             "structure_p": float(st["p_value"].iloc[0]) if len(st) else None,
@@ -67,11 +68,11 @@ def render(f: dict) -> str:
                          else f"{name} finds no archetypes")
             continue
         extra = f" ({f['hdbscan_noise_share']:.0%} of respondents are noise)" if key == "hdbscan" else ""
-        verdicts = ", ".join(f"{d[v]} {v}" for v in ("stable", "borderline", "weak", "dissolved") if d[v])
+        verdicts = ", ".join(f"{count} {v}" for v, count in d["verdicts"].items())
         parts.append(f"{name} finds {d['archetypes']} archetypes{extra}: {verdicts}; its best archetype's mean Jaccard "
                      f"is {d['best_mean_jaccard']:.2f} against {d['null_reference']:.2f} reached by the best "
                      f"archetype of structure-free cohorts (structure test p = {d['structure_p']:.2f})")
-    any_stable = any(m[k]["stable"] for k in NAMES)
+    any_stable = any(m[k]["verdicts"].get("stable") for k in NAMES)
     verdict = ("Some archetypes are more reproducible than structure-free data of the same shape."
                if any_stable else
                "No archetype is more reproducible than structure-free data of the same shape: the groups "

@@ -12,7 +12,7 @@ resumed at any time.  ``--table`` turns the results into the table of
     python bench/calibrate.py --cells sep4-n600 --seeds 3
     python bench/calibrate.py --docs                   # the table into docs/validation.md
 
-Cells run on a joblib pool of ``--jobs`` processes (each run single threaded),
+Cells run on a local pool of ``--jobs`` worker processes (each run single threaded),
 or with ``--scheduler tcp://host:port`` on a Dask cluster (docs/cluster.md);
 every cell's numbers depend only on its scenario and seed.
 """
@@ -283,7 +283,7 @@ def run_study(names, seeds: int, jobs: int, resamples: int, path: Path, *,
               scheduler: str | None = None, plan: dict | None = None) -> int:
     """Run the (cell, seed) pairs not yet in ``path``, appending each result as it comes.
 
-    Cells run on a joblib pool of ``jobs`` processes, or on the Dask cluster at
+    Cells run on a local pool of ``jobs`` worker processes, or on the Dask cluster at
     ``scheduler`` (a lost worker's cell is run again elsewhere); every cell's
     numbers depend only on its scenario and seed, never on where it ran.
     Returns the number of cells run.
@@ -295,34 +295,46 @@ def run_study(names, seeds: int, jobs: int, resamples: int, path: Path, *,
     todo = [t for t in todo if t not in finished]
     print(f"{len(todo)} cells to run ({len(finished)} already in {path.name})", file=sys.stderr)
     tasks = [(name, plan[name][0], plan[name][2], s, resamples) for name, s in todo]
+    done = 0
     with path.open("a", encoding="utf-8") as fh:
-        for i, rec in enumerate(_results(tasks, jobs, scheduler), 1):
+        def record(rec: dict) -> None:
+            nonlocal done
+            done += 1
             fh.write(json.dumps(rec, default=float) + "\n")
             fh.flush()
-            print(f"[{i}/{len(todo)}] {rec['cell']} seed {rec['seed']}: {rec.get('seconds', 0):.0f} s"
+            print(f"[{done}/{len(todo)}] {rec['cell']} seed {rec['seed']}: {rec.get('seconds', 0):.0f} s"
                   + (f" FAILED {rec['error']}" if "error" in rec else ""), file=sys.stderr)
+
+        _run_cells(tasks, jobs, scheduler, record)
     return len(todo)
 
 
-def _results(tasks: list, jobs: int, scheduler: str | None):
-    """The results of ``_safe_cell(*task)`` for every task, in the order they finish."""
+def _run_cells(tasks: list, jobs: int, scheduler: str | None, record) -> None:
+    """``record(_safe_cell(*task))`` for every task, in the order they finish.
+
+    Locally the cells run on segment's own worker pool: a stopped or killed
+    study leaves no worker behind (a worker ends with its parent).
+    """
     if scheduler:
         from dask.distributed import Client, as_completed
 
         with Client(scheduler, timeout="10s") as client:
             futures = [client.submit(_safe_cell, *task, pure=False, retries=2) for task in tasks]
             for future in as_completed(futures):
-                yield future.result()
+                record(future.result())
         return
-    from joblib import Parallel, delayed
+    from segment.executors import _executor
 
-    yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_safe_cell)(*task) for task in tasks)
+    _executor(jobs, "").run(_safe_cell, tasks, record)
 
 
 def _safe_cell(name, scenario, overrides, seed, resamples):
     """One cell of the study: what the run said against the truth (a failure is recorded, not raised)."""
+    from threadpoolctl import threadpool_limits
+
     try:
-        row = evaluate(scenario, seed, resamples, overrides)
+        with threadpool_limits(1):  # one cell per core
+            row = evaluate(scenario, seed, resamples, overrides)
         row["cell"] = name
         return row
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the study goes on

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import null_model
+from ..vocabulary import VERDICTS, null_model
 from . import _format as fmt
 from ._archetypes import hidden_groups, size_text, verdict_class
 from ._data import METHOD_LABELS, RunData
@@ -48,19 +48,15 @@ def stability_section(data: RunData) -> dict:
             if not isinstance(d, dict):
                 continue
             rows.append({"method": METHOD_LABELS.get(method, method),
-                         "archetypes": fmt.integer(d.get("n_archetypes")), "stable": fmt.integer(d.get("n_stable")),
-                         "borderline": fmt.integer(d.get("n_borderline")),
-                         "weak": fmt.integer(d.get("n_weak")),
-                         "borderline dissolved": fmt.integer(d.get("n_borderline_dissolved")),
-                         "dissolved": fmt.integer(d.get("n_dissolved")),
+                         "archetypes": fmt.integer(d.get("n_archetypes")),
+                         **{v: fmt.integer(d.get(f"n_{v.replace(' ', '_')}")) for v in VERDICTS},
                          "median ARI": fmt.num(d.get("median_ari"), 2), "median AMI": fmt.num(d.get("median_ami"), 2),
                          "null reference": fmt.num(d.get("null_reference"), 2),
                          "structure p": fmt.num(d.get("structure_p_value"), 3)})
         if rows:
             per_method = fmt.table(pd.DataFrame(rows), caption="Stability per method",
-                                   numeric=["archetypes", "stable", "borderline", "weak", "borderline dissolved",
-                                            "dissolved", "median ARI",
-                                            "median AMI", "null reference", "structure p"],
+                                   numeric=["archetypes", *VERDICTS, "median ARI", "median AMI", "null reference",
+                                            "structure p"],
                                    note="Median ARI / AMI: agreement of each resample's partition with the "
                                         "original one on the shared respondents. Null reference: the quantile, "
                                         "at the Bonferroni-divided level, of the best archetype's mean Jaccard "
