@@ -521,12 +521,18 @@ def table(path: Path) -> str:
 
 
 CONSISTENCY = ROOT / "bench" / "consistency.jsonl"
-#: The same study under the previous null reference (Gaussian copulas that keep every item's marginal).
-PREVIOUS_NULL = ROOT / "bench" / "calibration-copula-null.jsonl"
+#: Earlier studies of the same cells under earlier null references, each beside the study that replaced
+#: it: (title, name of the earlier null, name of the later one, earlier results, later results).
+NULL_HISTORY = (
+    ("copula against unimodal copula", "copula", "unimodal",
+     ROOT / "bench" / "calibration-copula-null.jsonl", ROOT / "bench" / "calibration-uncorrected-null.jsonl"),
+    ("the unimodal copula before and after its corrections", "uncorrected", "corrected",
+     ROOT / "bench" / "calibration-uncorrected-null.jsonl", RESULTS),
+)
 
 
-def null_comparison(previous: Path, current: Path) -> str:
-    """The two null references side by side, on the (cell, seed) pairs both studies ran.
+def null_comparison(previous: Path, current: Path, before: str = "before", after: str = "after") -> str:
+    """Two null references side by side, on the (cell, seed) pairs both studies ran.
 
     For planted cells: planted archetypes called stable, and the null cohorts
     whose best archetype reaches the stable threshold; for the controls: seeds
@@ -535,15 +541,16 @@ def null_comparison(previous: Path, current: Path) -> str:
     from segment.config import StabilityConfig
 
     stable = StabilityConfig().stable
-    before, _ = _by_cell(previous)
-    after, _ = _by_cell(current)
-    lines = ["| cell | seeds | method | planted archetypes called stable: copula → unimodal | null cohorts with "
-             f"a stable archetype (best ≥ {stable:g}): copula → unimodal | seeds with an archetype called stable: "
-             "copula → unimodal | structure test rejects (α = 0.05): copula → unimodal |",
+    before_runs, _ = _by_cell(previous)
+    after_runs, _ = _by_cell(current)
+    arrow = f"{before} → {after}"
+    lines = [f"| cell | seeds | method | planted archetypes called stable: {arrow} | null cohorts with "
+             f"a stable archetype (best ≥ {stable:g}): {arrow} | seeds with an archetype called stable: "
+             f"{arrow} | structure test rejects (α = 0.05): {arrow} |",
              "|---|---|---|---|---|---|---|"]
-    for c in [c for c in cells() if c in before and c in after]:
-        seeds = sorted({r["seed"] for r in before[c]} & {r["seed"] for r in after[c]})
-        pair = [[r for r in recs if r["seed"] in seeds] for recs in (before[c], after[c])]
+    for c in [c for c in cells() if c in before_runs and c in after_runs]:
+        seeds = sorted({r["seed"] for r in before_runs[c]} & {r["seed"] for r in after_runs[c]})
+        pair = [[r for r in recs if r["seed"] in seeds] for recs in (before_runs[c], after_runs[c])]
         planted = pair[0][0]["kind"] == "archetypes"
         for m in METHODS:
             cols = []
@@ -645,9 +652,10 @@ def docs_block(results: Path = RESULTS, consistency_path: Path = CONSISTENCY) ->
     text += "\n### What the study cost\n\n" + cost(results)
     if consistency_path.exists():
         text += "\n### The same cohort, ten stability seeds\n\n" + consistency_table(consistency_path)
-    if results == RESULTS and PREVIOUS_NULL.exists():
-        text += ("\n### The null reference: copula against unimodal copula\n\n"
-                 + null_comparison(PREVIOUS_NULL, results))
+    if results == RESULTS:
+        for title, before, after, earlier, later in NULL_HISTORY:
+            if earlier.exists() and later.exists():
+                text += f"\n### The null reference: {title}\n\n" + null_comparison(earlier, later, before, after)
     return text
 
 

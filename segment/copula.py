@@ -12,26 +12,42 @@ import numpy as np
 import pandas as pd
 
 
-def _normal_draws(values: pd.DataFrame, n: int, rng) -> np.ndarray:
-    """``n`` rows of normal scores with the normal-score correlation of ``values``."""
+def _normal_scores(values: pd.DataFrame) -> pd.DataFrame:
+    """Every column's normal scores (van der Waerden; ties share their mean rank, missing stays missing)."""
     from scipy.stats import norm, rankdata
 
-    cols = list(values.columns)
-    scores = pd.DataFrame({c: norm.ppf((rankdata(values[c], nan_policy="omit") - 0.5)
-                                        / values[c].notna().sum()) for c in cols})
-    target = np.array(scores.corr().fillna(0.0).to_numpy(), dtype=float)
+    return pd.DataFrame({c: norm.ppf((rankdata(values[c], nan_policy="omit") - 0.5) / values[c].notna().sum())
+                         for c in values.columns})
+
+
+def _normal_draws(values: pd.DataFrame, n: int, rng, answers=None) -> np.ndarray:
+    """``n`` rows of normal scores with the normal-score correlation of ``values``.
+
+    Discreteness attenuates the correlation that answers drawn from normal
+    scores end up with.  ``answers`` maps a column position and its normal
+    draws to the answers they become; the latent correlation is then
+    corrected until the answers' own normal-score correlation is that of
+    ``values`` (three steps, NORTA-style; Cario & Nelson 1997).  Without it,
+    one step corrects the normal draws' rank correlation only.
+    """
+    target = np.array(_normal_scores(values).corr().fillna(0.0).to_numpy(), dtype=float)
     np.fill_diagonal(target, 1.0)
-    W = rng.standard_normal((n, len(cols)))
+    W = rng.standard_normal((n, len(values.columns)))
 
     def draw(R):
         w, V = np.linalg.eigh(R)
         return W @ (V * np.sqrt(np.clip(w, 1e-9, None))).T
 
-    # one correction step: ties and discreteness attenuate the correlation the
-    # answers end up with, so aim the normal draws correspondingly higher
-    got = np.array(pd.DataFrame(draw(target)).corr(method="spearman").to_numpy(), dtype=float)
-    R = np.clip(2 * target - got, -0.99, 0.99)
-    np.fill_diagonal(R, 1.0)
+    def correlation(Z):
+        if answers is None:
+            return pd.DataFrame(Z).corr(method="spearman").to_numpy()
+        drawn = pd.DataFrame({j: answers(j, Z[:, j]) for j in range(Z.shape[1])})
+        return _normal_scores(drawn).corr().fillna(0.0).to_numpy()
+
+    R = target
+    for _ in range(1 if answers is None else 3):
+        R = np.clip(R + target - np.asarray(correlation(draw(R)), dtype=float), -0.99, 0.99)
+        np.fill_diagonal(R, 1.0)
     return draw(R)
 
 
@@ -116,25 +132,36 @@ def unimodal_copula(values: pd.DataFrame, n: int, rng) -> pd.DataFrame:
     correlation and their missing share, and every answer is one of the
     column's levels (the grid its answers lie on); each column's
     distribution over its levels is replaced by the nearest unimodal one
-    (:func:`unimodal_shares`).  The
-    marginals of a cohort made of separated archetypes are multimodal, and a
-    copula that kept them would keep clusters too; this one keeps the
-    correlations and the discreteness of the answers, not their modes.
+    (:func:`unimodal_shares`).  The latent correlation is corrected for the
+    attenuation these discrete levels cause, so that the new answers' own
+    normal-score correlation is that of ``values``.  The marginals of a
+    cohort made of separated archetypes are multimodal, and a copula that
+    kept them would keep clusters too; this one keeps the correlations and
+    the discreteness of the answers, not their modes.
     """
-    Z = _normal_draws(values, n, rng)
-    out = {}
-    for j, c in enumerate(values.columns):
+    marginals = []
+    for c in values.columns:
         v = values[c].to_numpy(float)
         observed, counts = np.unique(v[np.isfinite(v)], return_counts=True)
         levels = _level_grid(observed)
         shares = np.zeros(len(levels))
         shares[np.searchsorted(levels, observed - 1e-9)] = counts / counts.sum()
-        cumulative = np.cumsum(unimodal_shares(shares))
-        rows = np.sort(rng.permutation(n)[:_answered(v, n)])  # missing answers placed at random
-        new = np.full(n, np.nan)
-        # the i-th smallest normal score gets the level at quantile (i - 0.5) / m
-        quantiles = (np.arange(len(rows)) + 0.5) / max(1, len(rows))
+        marginals.append((levels, np.cumsum(unimodal_shares(shares))))
+
+    def answers(j, z):
+        """The i-th smallest normal score gets the level at quantile (i - 0.5) / m."""
+        levels, cumulative = marginals[j]
+        quantiles = (np.arange(len(z)) + 0.5) / max(1, len(z))
         ranked = levels[np.minimum(np.searchsorted(cumulative, quantiles, side="right"), len(levels) - 1)]
-        new[rows[np.argsort(Z[rows, j], kind="stable")]] = ranked
+        out = np.empty(len(z))
+        out[np.argsort(z, kind="stable")] = ranked
+        return out
+
+    Z = _normal_draws(values, n, rng, answers)
+    out = {}
+    for j, c in enumerate(values.columns):
+        rows = np.sort(rng.permutation(n)[:_answered(values[c].to_numpy(float), n)])  # missing placed at random
+        new = np.full(n, np.nan)
+        new[rows] = answers(j, Z[rows, j])
         out[c] = new
     return pd.DataFrame(out, index=values.index if len(values) == n else None)

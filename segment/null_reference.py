@@ -33,28 +33,65 @@ def _permuted(features: pd.DataFrame, seed: np.random.SeedSequence, how: str) ->
     multimodal.  ``how = "unimodal"``: the same copula with every numeric
     item's distribution over its levels replaced by the nearest unimodal one
     (:func:`segment.copula.unimodal_copula`), so that the correlations and
-    the discreteness survive and the modes do not.  Other columns are
-    permuted independently in every case.
+    the discreteness survive and the modes do not.  In both copulas a
+    multiselect item takes part as one 0/1 indicator per option, so that the
+    options keep their shares and their correlations with the other items.
+    Other columns (single-choice categories) are permuted independently in
+    every case.
     """
     rng = np.random.default_rng(seed)
     out = features.copy()
     n = len(features)
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
                and features[c].notna().sum() > 2] if how != "permute" else []
+    options = {} if how == "permute" else {c: o for c in features.columns if c not in numeric
+                                           and (o := _multiselect_options(features[c]))}
     for col in features.columns:
-        if col not in numeric:
+        if col not in numeric and col not in options:
             out[col] = features[col].to_numpy()[rng.permutation(n)]
-    if not numeric:
+    if not numeric and not options:
         return out
+    values = features[numeric].copy()
+    for col, opts in options.items():
+        for i, indicator in enumerate(_option_indicators(features[col], opts, rng).T):
+            values[f"{col}\0{i}"] = indicator
     if how == "unimodal":
-        drawn = unimodal_copula(features[numeric], n, rng)
-        columns = {col: drawn[col].to_numpy() for col in numeric}
+        drawn = unimodal_copula(values, n, rng)
+        columns = {col: drawn[col].to_numpy() for col in values.columns}
     else:
-        columns = {col: np.where(order >= 0, features[col].to_numpy(dtype=float)[np.maximum(order, 0)], np.nan)
-                   for col, order in copula_order(features[numeric], n, rng).items()}
-    for col, new in columns.items():
+        columns = {col: np.where(order >= 0, values[col].to_numpy(dtype=float)[np.maximum(order, 0)], np.nan)
+                   for col, order in copula_order(values, n, rng).items()}
+    for col in numeric:
+        new = columns[col]
         out[col] = new.astype(features[col].dtype) if np.isfinite(new).all() else new
+    for col, opts in options.items():
+        chosen = np.column_stack([columns[f"{col}\0{i}"] for i in range(len(opts))]) > 0.5
+        answers = pd.Series([tuple(o for o, c in zip(opts, row) if c) for row in chosen], dtype=object,
+                            index=out.index)
+        missing = int(features[col].map(lambda v: not isinstance(v, tuple)).sum())
+        answers.iloc[rng.permutation(n)[:missing]] = np.nan  # missing answers placed at random, as for items
+        out[col] = answers
     return out
+
+
+def _multiselect_options(column: pd.Series) -> list:
+    """The options of a multiselect column (every answer a tuple of options), in order of
+    first appearance; empty for any other column."""
+    answered = [v for v in column if isinstance(v, tuple)]
+    if not answered or len(answered) < column.notna().sum():
+        return []
+    return list(dict.fromkeys(o for v in answered for o in v))
+
+
+def _option_indicators(column: pd.Series, options: list, rng) -> np.ndarray:
+    """0/1 indicators (rows x options) of a multiselect column; an unanswered row
+    takes the indicators of a random answered one, so that the copula sees no gaps."""
+    answered = column.map(lambda v: isinstance(v, tuple)).to_numpy(bool)
+    rows = np.arange(len(column))
+    source = rows.copy()
+    source[~answered] = rng.choice(rows[answered], int((~answered).sum()))
+    values = column.to_numpy()
+    return np.array([[o in values[s] for o in options] for s in source], dtype=float)
 
 
 @dataclass

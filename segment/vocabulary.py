@@ -238,12 +238,13 @@ NOT_BEYOND_NULL = "No archetype in this cohort is more reproducible than structu
 #: a short name for tables, and what such a cohort keeps of the cohort.
 NULL_MODELS = {
     "unimodal": ("Gaussian copulas of the cohort with unimodal items",
-                 "every numeric item keeps its levels and its missing share, the items their rank correlations, "
-                 "and each item's distribution over its levels is the unimodal one nearest to its own, so that "
-                 "no item keeps the modes that archetypes give it"),
+                 "every numeric item and every option of a multiselect item keeps its levels and its missing "
+                 "share, the items their normal-score correlations (corrected for the coarseness of the "
+                 "answers), and each item's distribution over its levels is the unimodal one nearest to its "
+                 "own, so that no item keeps the modes that archetypes give it"),
     "correlated": ("Gaussian copulas of the cohort",
-                   "every item keeps its answers, numeric items their rank correlations; items whose answers "
-                   "are multimodal keep their modes"),
+                   "every item keeps its answers, numeric items and the options of multiselect items their "
+                   "rank correlations; items whose answers are multimodal keep their modes"),
     "permute": ("independently permuted cohorts",
                 "every column permuted on its own: every item keeps its answers and no relation between "
                 "items survives"),

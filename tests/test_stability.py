@@ -116,6 +116,43 @@ def test_unimodal_null_keeps_levels_missing_and_correlation_not_modes():
     assert (frame["q1"] == 3).sum() == 0 and shares[2] > 0.1
 
 
+def test_unimodal_null_keeps_the_normal_score_correlation_of_coarse_answers():
+    from segment.copula import _normal_scores
+
+    rng = np.random.default_rng(1)
+    level = rng.normal(size=1000)
+    frame = pd.DataFrame({f"q{j}": np.digitize(level + rng.normal(0, 0.5, 1000), [-1.0, 0.0, 1.0]).astype(float)
+                          for j in range(4)})
+    frame["yes"] = (level + rng.normal(0, 0.5, 1000) > 0.5).astype(float)
+    observed = _normal_scores(frame).corr().to_numpy()[np.triu_indices(5, 1)]
+    out = st._permuted(frame, np.random.SeedSequence(4), "unimodal")
+    kept = _normal_scores(out).corr().to_numpy()[np.triu_indices(5, 1)]
+    # four- and two-level answers drawn from the uncorrected latent correlation lose about a tenth of it
+    assert np.abs(kept - observed).max() < 0.04 and abs(np.mean(kept - observed)) < 0.015
+
+
+@pytest.mark.parametrize("how", ["unimodal", "correlated"])
+def test_null_keeps_multiselect_options_correlated_with_the_items(how):
+    rng = np.random.default_rng(0)
+    level = rng.normal(size=800)
+    frame = pd.DataFrame({f"q{j}": np.clip(np.round(3 + level + rng.normal(0, 0.7, 800)), 1, 5) for j in range(3)})
+    # heavy users pick more platforms: each option's use rises with the items
+    picks = [tuple(o for o, p in zip("abcd", rng.random(4) < 1 / (1 + np.exp(-2 * x))) if p) for x in level]
+    frame["platforms"] = pd.Series(picks, dtype=object)
+    frame.loc[:39, "platforms"] = np.nan
+    out = st._permuted(frame, np.random.SeedSequence(3), how)
+    count = out["platforms"].map(lambda v: len(v) if isinstance(v, tuple) else np.nan)
+    observed = frame["platforms"].map(lambda v: len(v) if isinstance(v, tuple) else np.nan)
+    assert out["platforms"].isna().sum() == 40
+    assert set().union(*out["platforms"].dropna()) <= set("abcd")
+    assert abs(count.mean() - observed.mean()) < 0.1                        # the options keep their shares
+    assert count.corr(out["q0"], method="spearman") > 0.6 * observed.corr(frame["q0"], method="spearman") > 0.3
+    # permuted on its own, the column would lose its correlation with the items
+    alone = st._permuted(frame, np.random.SeedSequence(3), "permute")["platforms"].map(
+        lambda v: len(v) if isinstance(v, tuple) else np.nan)
+    assert abs(alone.corr(frame["q0"], method="spearman")) < 0.1
+
+
 def test_weak_and_dissolved_are_only_said_beyond_two_monte_carlo_errors_of_the_threshold():
     from segment.config import StabilityConfig
     from segment.null_reference import _verdicts
