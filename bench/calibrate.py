@@ -426,17 +426,21 @@ def acceptance(path: Path, consistency_path: Path | None = None) -> str:
         noise = float(np.mean([r["hdbscan"]["random_to_noise"] for r in rs]))
         add("hard: HDBSCAN sends random responders to noise", "> 50 %", name, f"{noise:.0%}",
             enough and noise > 0.5)
-    every = [r for rs in by_cell.values() for r in rs if r["kind"] == "archetypes"]
-    judged = (("planted-equal", "planted", "", every),
-              ("truly equal", "truly", "group_", [r for r in every if "group_equal_pairs" in r[METHODS[0]]]))
-    for equal, large, prefix, runs in judged:
-        for m in (METHODS if runs else ()):
-            eq = _sums([r[m] for r in runs], f"{prefix}equal_rejected", f"{prefix}equal_pairs")
-            big = _sums([r[m] for r in runs], f"{prefix}large_rejected", f"{prefix}large_pairs")
-            add(f"outcomes: {equal} pairs rejected ({m})", "≤ 5 %", f"planted cells ({len(runs)} runs)",
-                _rate(*eq), eq[1] and eq[0] / eq[1] <= 0.05)
-            add(f"outcomes: {large} d ≥ 0.8 pairs found ({m})", "≥ 80 %", f"planted cells ({len(runs)} runs)",
-                _rate(*big), big[1] and big[0] / big[1] >= 0.8)
+    # outcome tests per cohort size: a difference too small to matter at n = 600 is found at n = 5,000
+    planted_runs = [r for rs in by_cell.values() for r in rs if r["kind"] == "archetypes"]
+    for n in sorted({r["n"] for r in planted_runs}):
+        every = [r for r in planted_runs if r["n"] == n]
+        judged = (("planted-equal", "planted", "", every),
+                  ("truly equal", "truly", "group_", [r for r in every if "group_equal_pairs" in r[METHODS[0]]]))
+        for equal, large, prefix, runs in judged:
+            where = f"planted cells, n = {n:,} ({len(runs)} runs)"
+            for m in (METHODS if runs else ()):
+                eq = _sums([r[m] for r in runs], f"{prefix}equal_rejected", f"{prefix}equal_pairs")
+                big = _sums([r[m] for r in runs], f"{prefix}large_rejected", f"{prefix}large_pairs")
+                add(f"outcomes: {equal} pairs rejected ({m})", "≤ 5 %", where, _rate(*eq),
+                    eq[1] and eq[0] / eq[1] <= 0.05)
+                add(f"outcomes: {large} d ≥ 0.8 pairs found ({m})", "≥ 80 %", where, _rate(*big),
+                    big[1] and big[0] / big[1] >= 0.8)
     if consistency_path is not None and consistency_path.exists():
         for r in (json.loads(x) for x in consistency_path.read_text(encoding="utf-8").splitlines() if x.strip()):
             vs = list(r["verdicts"].values())
