@@ -312,7 +312,7 @@ def table(results: dict) -> str:
                      f"loop of 100 refits) | plain / segment {fmt(f['ratio_plain_over_segment'], '.2f')} | "
                      f"{fmt(s2['peak_rss_mib'], '.0f')} / {fmt(p['peak_rss_mib'], '.0f')} MiB | {b['repeat']} |")
         lines.append(f"| … its floor (the resampling stage on 1 worker, {fmt(f['resampling_1_worker'])} s: "
-                     f"the 100 resamples and the null cohorts' fits and resamples, / 2 workers, + original fit "
+                     f"the {b['B']} resamples and the null cohorts' fits and resamples, / 2 workers, + original fit "
                      f"{fmt(s2['original_fit_seconds'])} s) | {fmt(f['floor_seconds'])} s | | "
                      f"run / floor {fmt(f['ratio_over_floor'], '.2f')} | | |")
         lines.append(f"| … on 1 worker | {fmt(s1['wall_seconds'])} s | | 1 / 2 workers "
