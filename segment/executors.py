@@ -38,14 +38,34 @@ class _Serial:
         pass
 
 
+def _local_pool(n_jobs: int):
+    """The local pool of ``n_jobs`` worker processes (loky's reusable executor:
+    asked for again with the same arguments, the running pool is returned)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=n_jobs, timeout=300, initializer=_worker_init,
+                                 initargs=(os.getpid(),))
+
+
+def start_local_workers(n_jobs: int, scheduler: str = "") -> None:
+    """Start the local worker processes of a coming stability analysis now.
+
+    A worker spends seconds importing the fitting libraries before its first
+    refit; started before the original fit, it does so while that fit runs.
+    Nothing happens for one worker (refits run in process) or on a dask
+    cluster.
+    """
+    n_jobs = _n_jobs(n_jobs)
+    if scheduler or n_jobs == 1:
+        return
+    _local_pool(n_jobs).submit(int)  # the pool starts its processes with its first task
+
+
 class _Loky:
     def __init__(self, n_jobs: int):
-        from joblib.externals.loky import get_reusable_executor
-
         self.n_jobs = n_jobs
         self.name = f"{n_jobs} local worker processes"
-        self.executor = get_reusable_executor(max_workers=n_jobs, timeout=300, initializer=_worker_init,
-                                              initargs=(os.getpid(),))
+        self.executor = _local_pool(n_jobs)
 
     def run(self, fn, tasks, on_result):
         running = {self.executor.submit(fn, *args) for args in tasks}
@@ -117,6 +137,11 @@ def _worker_init(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="segment-parent-watch", daemon=True).start()
+    # what every refit needs, imported before the first one arrives (see start_local_workers)
+    import hdbscan  # noqa: F401
+    import umap  # noqa: F401
+
+    from . import stability  # noqa: F401
 
 
 class _no_interrupt:

@@ -25,6 +25,7 @@ import pandas as pd
 from .cohort import Cohort
 from .config import ExperimentConfig, load_config
 from .errors import ConfigError
+from .executors import start_local_workers
 from .pipeline import NOISE, Segmentation, evaluate, fit_segmentation, stage_seed
 
 # imported from here by other modules
@@ -336,6 +337,8 @@ def _stages(plan: Plan, progress: Progress, *, workdir: Path | None, resume, mem
     analysed = plan.analysed
 
     seg = None
+    if config.stability.resamples > 0 and len(analysed) >= 2:
+        start_local_workers(config.stability.n_jobs, config.stability.scheduler)
     if len(analysed) >= 2:
         seg = fit_segmentation(analysed, cohort.codebook, config, seed_stream(seed, "fit"), progress=progress,
                                memory=memory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -239,6 +240,18 @@ def test_same_numbers_for_any_n_jobs_and_local_dask(tmp_path):
     _same(one, two)
     dask = st.bootstrap_stability(features, codebook, cfg, 11, n_jobs=2, scheduler="local")
     _same(one, dask)
+
+
+def _imported_for_refits() -> bool:
+    return all(name in sys.modules for name in ("umap", "hdbscan", "segment.stability"))
+
+
+def test_local_workers_started_early_have_imported_what_a_refit_needs():
+    from segment.executors import _local_pool, start_local_workers
+
+    start_local_workers(2)
+    pool = _local_pool(2)
+    assert all(f.result(timeout=120) for f in [pool.submit(_imported_for_refits) for _ in range(4)])
 
 
 def test_interrupt_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
