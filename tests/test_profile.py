@@ -1,7 +1,6 @@
 """Tests for segment.profile: descriptives, omnibus and pairwise tests,
 adjusted means, pseudo-class draws, archetype names and bad input."""
 
-import gc
 import math
 
 import numpy as np
@@ -117,17 +116,10 @@ def test_planted_differences_are_detected_and_equality_is_not():
 def test_false_positive_rate_of_planted_equality_is_nominal():
     false_positives = 0
     runs = 200
-    # multipletests calls gc.collect(); freezing the already-allocated heap keeps
-    # those collections cheap so the 200 runs stay fast.
-    gc.freeze()
-    try:
-        for seed in range(runs):
-            labels, outcomes = make_cohort(n_per=25, means=(2.0, 2.0, 3.5), seed=seed,
-                                           shuffle=False)
-            res = profile_archetypes(labels, outcomes, method="kmeans", config=ONE)
-            false_positives += bool(get_pair(res.pairwise, "anxiety", 0, 1).reject)
-    finally:
-        gc.unfreeze()
+    for seed in range(runs):
+        labels, outcomes = make_cohort(n_per=25, means=(2.0, 2.0, 3.5), seed=seed, shuffle=False)
+        res = profile_archetypes(labels, outcomes, method="kmeans", config=ONE)
+        false_positives += bool(get_pair(res.pairwise, "anxiety", 0, 1).reject)
     assert false_positives / runs <= 0.07
 
 
@@ -247,6 +239,26 @@ def test_games_howell_matches_hand_computation():
 # --------------------------------------------------------------------------
 # Descriptives
 # --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "bonferroni"])
+def test_corrections_equal_statsmodels_and_skip_missing_p_values(method):
+    from statsmodels.stats.multitest import multipletests
+
+    from segment.multitest import adjust_p_values
+
+    rng = np.random.default_rng(4)
+    for m in (1, 2, 7, 40):
+        p = rng.uniform(0, 0.08, m) ** rng.uniform(0.5, 2)
+        p[: m // 3] = p[0]  # ties
+        rng.shuffle(p)
+        adjusted, reject = adjust_p_values(p, 0.05, method)
+        want_reject, want_adjusted = multipletests(p, alpha=0.05, method=method)[:2]
+        np.testing.assert_array_equal(adjusted, want_adjusted)
+        np.testing.assert_array_equal(reject, want_reject)
+    adjusted, reject = adjust_p_values([0.01, np.nan, 0.04], 0.05, method)
+    assert np.isnan(adjusted[1]) and not reject[1]
+    np.testing.assert_array_equal(adjusted[[0, 2]], multipletests([0.01, 0.04], method=method)[1])
 
 
 def test_descriptives_and_cutoffs():

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..multitest import adjust_p_values
 from ..vocabulary import CORRECTIONS as _CORRECTIONS
 from ..vocabulary import GAMES_HOWELL
 from ..vocabulary import PAIRWISE_TESTS as _PAIRWISE_TESTS
@@ -170,17 +171,7 @@ def _pairwise_rows(method, outcome, groups, cfg, stab, log):
 
 def _correct(p, alpha, correction):
     """Adjusted p-values and rejections of ``correction`` over the non-missing ``p``."""
-    from statsmodels.stats.multitest import multipletests
-
-    p = np.asarray(p, dtype=float)
-    ok = ~np.isnan(p)
-    adjusted = np.full(p.size, np.nan)
-    reject = np.zeros(p.size, dtype=bool)
-    if ok.any():
-        rej, padj, _, _ = multipletests(p[ok], alpha=alpha, method=correction)
-        adjusted[ok] = padj
-        reject[ok] = rej
-    return adjusted, reject
+    return adjust_p_values(p, alpha, correction)
 
 
 def _finish_pairwise(rows, cfg, method, outcome_names) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
+from ..multitest import adjust_p_values
 from ..predict import LABEL_COLUMN, assign, embed_new
 from ..vocabulary import NOISE, NOISE_NAME
 
@@ -26,13 +27,7 @@ SHARES_COLUMNS = ["method", "archetype", "group", "n_original", "share_original"
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        from statsmodels.stats.multitest import multipletests
-        out[ok] = multipletests(p[ok], method=CORRECTION)[1]
-    return out
+    return adjust_p_values(p, ALPHA, CORRECTION)[0]
 
 
 def contingency_table(refit: np.ndarray, transferred: np.ndarray) -> pd.DataFrame:
