@@ -25,6 +25,7 @@ import warnings
 import numba
 import numpy as np
 import pandas as pd
+from umap.distances import euclidean as _euclidean
 
 from .errors import SegmentError
 from .vocabulary import ASSIGNMENT_COLUMNS as LABEL_COLUMN
@@ -36,18 +37,36 @@ TRANSFER_COLUMNS = ["hdbscan_label", "hdbscan_probability", "hdbscan_soft_label"
 
 
 @numba.njit(cache=True)
+def _keep_nearest(row, k, indices, distances, i):
+    order = np.argsort(row, kind="mergesort")[:k]  # stable: ties go to the lower index
+    for a in range(k):
+        indices[i, a] = order[a]
+        distances[i, a] = row[order[a]]
+
+
+@numba.njit
 def _knn(X_new, X_train, k, dist):
+    # a function passed as an argument cannot be cached on disk: compiled in every process
     n, m = X_new.shape[0], X_train.shape[0]
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float32)
+    indices, distances = np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float32)
     row = np.empty(m, dtype=np.float32)
     for i in range(n):
         for j in range(m):
             row[j] = dist(X_new[i], X_train[j])
-        order = np.argsort(row, kind="mergesort")[:k]  # stable: ties go to the lower index
-        for a in range(k):
-            indices[i, a] = order[a]
-            distances[i, a] = row[order[a]]
+        _keep_nearest(row, k, indices, distances, i)
+    return indices, distances
+
+
+@numba.njit(cache=True)
+def _knn_euclidean(X_new, X_train, k):
+    # _knn with umap-learn's euclidean called by name, which numba can cache on disk
+    n, m = X_new.shape[0], X_train.shape[0]
+    indices, distances = np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float32)
+    row = np.empty(m, dtype=np.float32)
+    for i in range(n):
+        for j in range(m):
+            row[j] = _euclidean(X_new[i], X_train[j])
+        _keep_nearest(row, k, indices, distances, i)
     return indices, distances
 
 
@@ -61,7 +80,7 @@ def nearest_training(umap_model, X_train: np.ndarray, X_new: np.ndarray, k: int)
         raise SegmentError("the model's UMAP metric takes parameters; transfer supports metrics without "
                            "parameters only.")
     if umap_model is None:
-        from umap.distances import euclidean as dist
+        dist = _euclidean
     else:
         dist = getattr(umap_model, "_input_distance_func", None)
         if dist is None or not hasattr(dist, "py_func"):
@@ -75,7 +94,8 @@ def nearest_training(umap_model, X_train: np.ndarray, X_new: np.ndarray, k: int)
     B = np.ascontiguousarray(X_train, dtype=np.float32)
     idx, dst = [], []
     for start in range(0, len(A), KNN_CHUNK):
-        i, d = _knn(A[start:start + KNN_CHUNK], B, k, dist)
+        chunk = A[start:start + KNN_CHUNK]
+        i, d = _knn_euclidean(chunk, B, k) if dist is _euclidean else _knn(chunk, B, k, dist)
         idx.append(i)
         dst.append(d)
     if not idx:

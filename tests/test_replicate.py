@@ -326,3 +326,19 @@ def test_split_half_seed_is_the_experiment_seed(tmp_path, capsys):
     by_flag, by_key = half_a("--seed", "5"), half_a("--experiment.seed", "5")
     pd.testing.assert_frame_equal(by_flag, by_key)
     assert set(half_a("--seed", "6")["respondent"]) != set(by_flag["respondent"])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
+def test_nearest_training_points_are_exact_in_the_models_metric(metric):
+    import umap
+    from sklearn.metrics import pairwise_distances
+
+    from segment.predict import nearest_training
+
+    rng = np.random.default_rng(0)
+    train, new = rng.normal(size=(120, 4)), rng.normal(size=(30, 4))
+    model = umap.UMAP(n_neighbors=10, metric=metric, n_epochs=10, random_state=0).fit(train)
+    indices, distances = nearest_training(model, train, new, 5)
+    full = pairwise_distances(new.astype(np.float32), train.astype(np.float32), metric=metric)
+    np.testing.assert_array_equal(indices, np.argsort(full, axis=1, kind="stable")[:, :5])
+    np.testing.assert_allclose(distances, np.sort(full, axis=1)[:, :5], rtol=1e-5)
