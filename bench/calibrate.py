@@ -156,6 +156,78 @@ def backfill_ceiling(path: Path) -> None:
     tmp.replace(path)
 
 
+def outcome_truth(cell: str, seed: int) -> dict:
+    """The outcome tests of one planted cell, each with its pair's true difference.
+
+    For runs recorded before ``group_pairs`` was: the cohort is drawn again and
+    run without resampling (the labels and the outcome tests do not depend on
+    it); the counts it also returns let :func:`backfill_outcome_truth` check
+    that the run is the one recorded.
+    """
+    from segment.experiment import run_experiment
+    from segment.scenarios import make_cohort
+
+    scenario, _, overrides = cells()[cell]
+    folder = Path(tempfile.mkdtemp(prefix="segment-outcome-truth-"))
+    try:
+        truth_cohort = make_cohort(scenario, seed)
+        truth_cohort.write(folder, "cohort")
+        (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = run_experiment(folder / "experiment.toml", overrides=overrides, quiet=True, write=True)
+        row = score(run, truth_cohort)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    keep = ("ari", "group_equal_pairs", "group_equal_rejected", "group_large_pairs", "group_large_rejected",
+            "group_equal_expected", "group_pairs")
+    return {"cell": cell, "seed": seed, **{m: {k: row[m][k] for k in keep} for m in METHODS}}
+
+
+def outcome_truth_path(results: Path) -> Path:
+    """Where the pairs' true differences of the runs in ``results`` that lack them are kept."""
+    return results.with_name(f"{results.stem}-outcome-truth.jsonl")
+
+
+def backfill_outcome_truth(path: Path) -> int:
+    """Append :func:`outcome_truth` to :func:`outcome_truth_path` for the planted runs of
+    ``path`` that lack ``group_pairs`` (resumable), after checking it against what the run
+    recorded."""
+    out = outcome_truth_path(path)
+    by_cell, _ = _by_cell(path)
+    have = done_cells(out)
+    todo = [(c, r) for c, rs in by_cell.items() for r in rs if r["kind"] == "archetypes"
+            and "group_pairs" not in r[METHODS[0]] and (c, r["seed"]) not in have]
+    print(f"{len(todo)} runs to recompute", file=sys.stderr)
+    for c, rec in todo:
+        truth = outcome_truth(c, rec["seed"])
+        for m in METHODS:
+            same = abs(truth[m]["ari"] - rec[m]["ari"]) < 1e-9 and all(
+                truth[m][k] == rec[m][k] for k in ("group_equal_pairs", "group_equal_rejected",
+                                                    "group_large_pairs", "group_large_rejected") if k in rec[m])
+            if not same:
+                raise SystemExit(f"{c} seed {rec['seed']}, {m}: the run without resampling is not the one "
+                                 "recorded (its ARI or its outcome tests differ)")
+        with out.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(truth, default=float) + "\n")
+    return len(todo)
+
+
+def _with_outcome_truth(by_cell: dict, results: Path) -> dict:
+    """``by_cell`` with the recomputed pair truths kept beside ``results`` filled into the runs that lack them."""
+    path = outcome_truth_path(results)
+    if not path.exists():
+        return by_cell
+    truths = {(t["cell"], t["seed"]): t for t in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    for c, rs in by_cell.items():
+        for r in rs:
+            t = truths.get((c, r["seed"]))
+            if t is not None and "group_pairs" not in r[METHODS[0]]:
+                for m in METHODS:
+                    r[m] = {**r[m], **t[m]}
+    return by_cell
+
+
 def _planted_matches(truth: np.ndarray, labels: np.ndarray) -> dict:
     """Planted archetype -> (found archetype, Jaccard) of its best match (noise is no archetype)."""
     out = {}
@@ -248,7 +320,8 @@ def _group_truth_tests(pairwise: pd.DataFrame, labels: np.ndarray, expected: pd.
     own draws of the common factor move a planted-equal pair's means by up to
     about 0.15), and as large when by 0.8 SD or more.
     """
-    out = {"group_equal_pairs": 0, "group_equal_rejected": 0, "group_large_pairs": 0, "group_large_rejected": 0}
+    out = {"group_equal_pairs": 0, "group_equal_rejected": 0, "group_large_pairs": 0, "group_large_rejected": 0,
+           "group_equal_expected": 0.0, "group_pairs": []}
     if not len(pairwise) or not len(expected):
         return out
     truly = {o: {f: float(expected[o].to_numpy()[labels == f].mean()) for f in set(labels.tolist()) - {-1}}
@@ -259,11 +332,37 @@ def _group_truth_tests(pairwise: pd.DataFrame, labels: np.ndarray, expected: pd.
         if a is None or b is None:
             continue
         d = abs(a - b)
+        z = true_z(d, float(p.se))
+        out["group_pairs"].append([p.outcome, round(d, 4), round(z, 3), int(bool(p.reject))])
         kind = "equal" if d < 0.2 else "large" if d >= 0.8 else None
         if kind:
             out[f"group_{kind}_pairs"] += 1
             out[f"group_{kind}_rejected"] += bool(p.reject)
+        if kind == "equal":
+            out["group_equal_expected"] += uncorrected_power(z)
     return out
+
+
+def true_z(difference_sd: float, se_points: float) -> float:
+    """A pair's true difference over the standard error its test estimated.
+
+    The true difference is in SD units of the outcome, the standard error in
+    score points (``SCORE_POINTS_PER_SD`` of them per SD; the scores' rounding
+    and their floor at 0 make that a slight overstatement).
+    """
+    from segment.scenarios import SCORE_POINTS_PER_SD
+
+    return SCORE_POINTS_PER_SD * difference_sd / se_points if se_points > 0 else float("inf")
+
+
+def uncorrected_power(z: float, alpha: float = 0.05) -> float:
+    """Chance that a two-sided z-test at ``alpha``, with no correction for
+    multiple tests, rejects a difference whose true value is ``z`` standard
+    errors: an upper bound on what a test corrected within a family rejects."""
+    from scipy.stats import norm
+
+    c = norm.isf(alpha / 2)
+    return float(norm.sf(c - z) + norm.cdf(-c - z))
 
 
 def done_cells(path: Path) -> set:
@@ -372,7 +471,7 @@ CONTROLS = ("continuum-n600", "gaussian-n600", "copula-n600", "continuum-n5000",
 
 def acceptance(path: Path, consistency_path: Path | None = None) -> str:
     """The acceptance criteria of the calibration, each with what the results measure."""
-    by_cell, _ = _by_cell(path)
+    by_cell = _with_outcome_truth(_by_cell(path)[0], path)
     rows = []
 
     def add(criterion, target, cell, measured, met):
@@ -441,6 +540,14 @@ def acceptance(path: Path, consistency_path: Path | None = None) -> str:
                     eq[1] and eq[0] / eq[1] <= 0.05)
                 add(f"outcomes: {large} d ≥ 0.8 pairs found ({m})", "≥ 80 %", where, _rate(*big),
                     big[1] and big[0] / big[1] >= 0.8)
+        # the yardstick that does not move with n: a true difference below one standard error of its test
+        runs = [r for r in every if "group_pairs" in r[METHODS[0]]]
+        for m in (METHODS if runs else ()):
+            small = [p for r in runs for p in r[m]["group_pairs"] if abs(p[2]) < 1]
+            rejected = sum(p[3] for p in small)
+            add(f"outcomes: pairs truly less than one standard error apart rejected ({m})", "≤ 5 %",
+                f"planted cells, n = {n:,} ({len(runs)} runs)", _rate(rejected, len(small)),
+                bool(small) and rejected / len(small) <= 0.05)
     if consistency_path is not None and consistency_path.exists():
         for r in (json.loads(x) for x in consistency_path.read_text(encoding="utf-8").splitlines() if x.strip()):
             vs = list(r["verdicts"].values())
@@ -502,6 +609,7 @@ def table(path: Path) -> str:
                 f"{_rate(sum(bool((b >= stable).any()) for b in nulls), len(v))} | "
                 f"{_rate(sum(int((b >= stable).sum()) for b in nulls), sum(len(b) for b in nulls))} |")
     lines += limits
+    lines += ["", outcome_truth_table(_with_outcome_truth(by_cell, path))]
     lines += ["", "### Structure-free controls", "",
               "| cell | seeds | method | seeds with an archetype called stable | structure test rejects "
               "(α = 0.05) | k found (median) | median s |",
@@ -521,6 +629,39 @@ def table(path: Path) -> str:
     if failed:
         lines += ["", f"{len(failed)} cell(s) failed: " + "; ".join(f"{r['cell']} seed {r['seed']}: {r['error']}"
                                                                     for r in failed[:5])]
+    return "\n".join(lines) + "\n"
+
+
+def outcome_truth_table(by_cell: dict) -> str:
+    """Outcome tests of the planted cells against every pair's true difference.
+
+    Per cohort size and method, over the runs that know each pair's true
+    difference: how often the pairwise test rejects pairs that are truly
+    equal (less than 0.2 SD apart) and pairs whose true difference is below
+    one standard error of the test, beside how many of them a two-sided test
+    at α = 0.05 *without* correction would reject given those true
+    differences (the expected count; a test corrected within a family
+    rejects fewer if it is calibrated).
+    """
+    lines = ["### Outcome tests against the true differences", "",
+             "| cohort size | method | runs | truly equal pairs (< 0.2 SD): rejected | the same, expected of an "
+             "uncorrected test | pairs below one standard error: rejected | the same, expected of an uncorrected "
+             "test | pairs 0.2 SD apart or more: rejected |",
+             "|---|---|---|---|---|---|---|---|"]
+    runs = [r for rs in by_cell.values() for r in rs if r["kind"] == "archetypes" and "group_pairs" in r[METHODS[0]]]
+    if not runs:
+        return lines[0] + "\n\nNo run records its pairs' true differences yet (`--outcome-truth`).\n"
+    for n in sorted({r["n"] for r in runs}):
+        sized = [r for r in runs if r["n"] == n]
+        for m in METHODS:
+            pairs = [p for r in sized for p in r[m]["group_pairs"]]  # [outcome, |difference|, true z, rejected]
+            equal = [p for p in pairs if p[1] < 0.2]
+            small = [p for p in pairs if abs(p[2]) < 1]
+            apart = [p for p in pairs if p[1] >= 0.2]
+            lines.append(
+                f"| {n:,} | {m} | {len(sized)} | {_rate(sum(p[3] for p in equal), len(equal))} | "
+                f"{sum(uncorrected_power(p[2]) for p in equal):.1f} | {_rate(sum(p[3] for p in small), len(small))} | "
+                f"{sum(uncorrected_power(p[2]) for p in small):.1f} | {_rate(sum(p[3] for p in apart), len(apart))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -682,6 +823,9 @@ def main(argv=None) -> int:
     parser.add_argument("--docs", action="store_true", help="write the table into docs/validation.md")
     parser.add_argument("--ceiling", action="store_true",
                         help="add the observed separation and the ARI ceiling to results that lack them")
+    parser.add_argument("--outcome-truth", action="store_true",
+                        help="recompute, without resampling, every pair's true difference for the planted runs "
+                             "that lack it (appended to calibration-outcome-truth.jsonl beside the results)")
     parser.add_argument("--consistency", nargs=2, metavar=("CELL", "SEED"),
                         help="the verdicts of one cohort over 10 stability seeds, appended to "
                              "bench/consistency.jsonl")
@@ -693,6 +837,9 @@ def main(argv=None) -> int:
         return 0
     if args.ceiling:
         backfill_ceiling(args.results)
+        return 0
+    if args.outcome_truth:
+        backfill_outcome_truth(args.results)
         return 0
     if args.table or args.docs:
         text = docs_block(args.results)

@@ -43,6 +43,7 @@ PLATFORMS = ("Facebook", "Instagram", "YouTube", "TikTok", "Snapchat", "Reddit")
 OUTCOMES = ("anxiety", "depression", "sleep")
 KINDS = ("archetypes", "continuum", "gaussian", "copula")
 RANDOM_RESPONDER = -1  # truth label of a planted random responder
+SCORE_POINTS_PER_SD = 3.5  # an outcome score (0-21, centred on 7) moves 3.5 points per SD of its outcome
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def make_cohort(scenario: Scenario, seed: int, *, smmh: Path | None = None) -> T
     mu = np.where(random_rows[:, None], 0.0, mu)
     for j, name in enumerate(OUTCOMES):
         z = mu[:, j] + rng.normal(size=n)
-        frame[f"{name}_score"] = np.clip(np.round(7 + 3.5 * z), 0, 21).astype(int)
+        frame[f"{name}_score"] = np.clip(np.round(7 + SCORE_POINTS_PER_SD * z), 0, 21).astype(int)
     frame["age"] = rng.integers(16, 70, n)
     frame["gender"] = rng.choice(["Female", "Male", "F", "M", "Non-binary"], n, p=[0.4, 0.35, 0.1, 0.1, 0.05])
     means = pd.DataFrame(planted, columns=list(OUTCOMES)) if sc.kind == "archetypes" else pd.DataFrame()

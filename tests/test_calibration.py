@@ -132,10 +132,24 @@ def test_calibration_slice_scores_a_planted_and_a_structure_free_cohort():
     # judged against what the found archetypes hold, too; and the ceiling of what the answers allow
     assert planted["gmm"]["group_large_pairs"] == 2 and planted["gmm"]["group_large_rejected"] == 2
     assert planted["gmm"]["group_equal_pairs"] == 7  # anxiety 0 and 2; every pair on depression and sleep
+    # every pair keeps its true difference, and how many standard errors of its test that is
+    pairs = planted["gmm"]["group_pairs"]  # [outcome, |true difference| (SD), true z, rejected]
+    assert len(pairs) == 9  # three pairs of archetypes on three outcomes
+    assert all(z > 4 for _, d, z, _ in pairs if d >= 0.8)  # 1.5 SD apart in groups of 60 to 150
+    # an uncorrected test would reject each equal pair with at least its level, 5 %
+    assert 7 * 0.05 <= planted["gmm"]["group_equal_expected"] < 7 * 0.3
     assert planted["observed_separation"] > 4 and planted["oracle_ari"] > 0.95
     null = calibrate.evaluate(Scenario(kind="gaussian", n=300), seed=1, resamples=6, overrides=SLICE)
     assert not any(null[m]["any_stable"] for m in calibrate.METHODS)
     assert null["gmm"]["k"] == 1 and null["gmm"]["n_stable"] == 0  # one component: no archetypes
+
+
+def test_expected_rejections_of_an_uncorrected_test():
+    assert calibrate.uncorrected_power(0.0) == pytest.approx(0.05)
+    assert calibrate.uncorrected_power(1.96) == pytest.approx(0.5, abs=1e-3)
+    assert calibrate.uncorrected_power(-2.8) == pytest.approx(0.80, abs=0.01)  # two-sided: the sign is no matter
+    # the true difference in SD units over the test's standard error in score points
+    assert calibrate.true_z(0.2, 0.35) == pytest.approx(2.0)
 
 
 def test_study_runs_its_cells_on_dask_as_on_joblib_and_resumes(tmp_path):
