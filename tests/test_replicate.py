@@ -328,6 +328,7 @@ def test_split_half_seed_is_the_experiment_seed(tmp_path, capsys):
     assert set(half_a("--seed", "6")["respondent"]) != set(by_flag["respondent"])
 
 
+@pytest.mark.filterwarnings("ignore:n_jobs value")  # a seeded UMAP runs single threaded
 @pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
 def test_nearest_training_points_are_exact_in_the_models_metric(metric):
     import umap
