@@ -26,7 +26,7 @@ else:  # pragma: no cover
 from .errors import ConfigError
 from .vocabulary import ARCHETYPE_METHODS as METHODS
 from .vocabulary import CORRECTIONS as _CORRECTION_NAMES
-from .vocabulary import NULL_MODELS, PAIRWISE_TESTS
+from .vocabulary import IMPUTERS, NULL_MODELS, PAIRWISE_TESTS, SCALERS
 
 # multiple-comparison corrections (statsmodels ``multipletests`` names) that profiling applies
 CORRECTIONS = tuple(_CORRECTION_NAMES)
@@ -390,8 +390,8 @@ def _validate_experiment(e: ExperimentSection) -> None:
 def _validate_features(f: FeaturesConfig) -> None:
     _names(f.include, "features.include")
     _names(f.exclude, "features.exclude")
-    _in(f.imputer, ("knn", "median", "drop"), "features.imputer")
-    _in(f.scaler, ("standard", "robust"), "features.scaler")
+    _in(f.imputer, IMPUTERS, "features.imputer")
+    _in(f.scaler, SCALERS, "features.scaler")
     _at_least(f.knn_neighbors, 1, "features.knn_neighbors")
     if not f.categorical_weight > 0:
         raise ConfigError(f"config key 'features.categorical_weight' must be > 0; got {f.categorical_weight}.")

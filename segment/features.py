@@ -27,9 +27,9 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError
+from .vocabulary import IMPUTERS, SCALERS
 
-SCALERS = {"standard": StandardScaler, "robust": RobustScaler}
-IMPUTERS = ("knn", "median", "drop")
+_SCALER_CLASSES = {"standard": StandardScaler, "robust": RobustScaler}
 
 
 class CategoryIndicators(TransformerMixin, BaseEstimator):
@@ -162,21 +162,22 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self.scale_indicators = scale_indicators
 
     def _validate_params(self):
+        # the rules of [features] are config.validate's; these messages speak to a direct caller
         if self.scaler not in SCALERS:
-            raise ConfigError(f"features.scaler must be one of {', '.join(SCALERS)}; got '{self.scaler}'.")
+            raise ValueError(f"scaler must be one of {', '.join(SCALERS)}; got {self.scaler!r}.")
         if self.imputer not in IMPUTERS:
-            raise ConfigError(f"features.imputer must be one of {', '.join(IMPUTERS)}; got '{self.imputer}'.")
+            raise ValueError(f"imputer must be one of {', '.join(IMPUTERS)}; got {self.imputer!r}.")
         if not (isinstance(self.knn_neighbors, int) and self.knn_neighbors >= 1):
-            raise ConfigError(f"features.knn_neighbors must be an int >= 1; got {self.knn_neighbors!r}.")
+            raise ValueError(f"knn_neighbors must be an int >= 1; got {self.knn_neighbors!r}.")
         if not self.categorical_weight > 0:
-            raise ConfigError(f"features.categorical_weight must be > 0; got {self.categorical_weight!r}.")
+            raise ValueError(f"categorical_weight must be > 0; got {self.categorical_weight!r}.")
 
     def fit(self, X, y=None):
         self._validate_params()
         X = pd.DataFrame(X)
         blocks = []
         if self.numeric:
-            blocks.append(("numeric", SCALERS[self.scaler](), list(self.numeric)))
+            blocks.append(("numeric", _SCALER_CLASSES[self.scaler](), list(self.numeric)))
         for col, cats in (self.categorical or {}).items():
             blocks.append((f"categorical:{col}", CategoryIndicators(list(cats), self.categorical_weight), [col]))
         for col, opts in (self.multiselect or {}).items():

@@ -261,6 +261,9 @@ def null_model(name: str | None) -> tuple[str, str]:
 # tests of the profiles
 
 #: Multiple-testing corrections the configuration accepts, and their names.
+#: How missing answers are filled and how features are scaled (``[features]``).
+IMPUTERS = ("knn", "median", "drop")
+SCALERS = ("standard", "robust")
 CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR", "bonferroni": "Bonferroni"}
 GAMES_HOWELL = "games-howell"
 #: Pairwise tests the configuration accepts, and their names.
@@ -272,4 +275,4 @@ __all__ = ["Method", "METHODS", "ARCHETYPE_METHODS", "GMM_RESELECTED", "STABILIT
            "SHORT_NAMES", "REFITS", "NOISE", "NOISE_NAME", "SPACE_WORDS", "STABLE", "BORDERLINE_DISSOLVED", "VERDICTS",
            "NOT_STABLE_VERDICTS", "NOT_ASSESSED", "NOISE_VERDICT", "PAIR_VERDICT_RANK", "STABILITY_NOT_ASSESSED",
            "ALL_STABLE", "NOT_ALL_STABLE", "STABLE_INTERPRETATION", "NO_ARCHETYPES", "NOT_BEYOND_NULL",
-           "NULL_MODELS", "null_model", "CORRECTIONS", "GAMES_HOWELL", "PAIRWISE_TESTS"]
+           "NULL_MODELS", "null_model", "IMPUTERS", "SCALERS", "CORRECTIONS", "GAMES_HOWELL", "PAIRWISE_TESTS"]

@@ -158,3 +158,17 @@ def test_degenerate_component_is_flagged():
     res = select_gmm(E, k=(2, 2), covariance_types=("diag",), random_state=0)
     assert bool(res.table.degenerate.iloc[0])
     assert any("degenerate" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("scaler", "minmax", "scaler must be one of standard, robust; got 'minmax'"),
+    ("imputer", "mean", "imputer must be one of knn, median, drop; got 'mean'"),
+    ("knn_neighbors", 0, "knn_neighbors must be an int >= 1; got 0"),
+])
+def test_encoder_rejects_a_bad_parameter_in_its_own_words(param, value, message):
+    """The config's rules speak of config keys (tests/test_cli.py); the estimator, called directly,
+    names its own parameter, as a scikit-learn estimator does."""
+    frame = pd.DataFrame({"likert": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match=message) as raised:
+        FeatureEncoder(numeric=["likert"], **{param: value}).fit(frame)
+    assert "features." not in str(raised.value) and "config key" not in str(raised.value)
