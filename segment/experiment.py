@@ -445,7 +445,8 @@ def display_embedding(seg: Segmentation, config: ExperimentConfig, seed) -> pd.D
     """2-D coordinates of (a sample of) the distinct points, for the report's picture.
 
     The clustering embedding is used when it is 2-D; otherwise a 2-D UMAP
-    with the same parameters is fitted on at most 5,000 distinct points.
+    with the same parameters (its layout epochs included) is fitted on at most
+    5,000 distinct points.
     No respondent id is kept: only coordinates and labels.
     """
     rng = np.random.default_rng(stage_seed(seed, 0))
@@ -460,7 +461,7 @@ def display_embedding(seg: Segmentation, config: ExperimentConfig, seed) -> pd.D
         from .reduce import fit_umap
         rc = config.reduce
         _, xy = fit_umap(seg.X[sample], random_state=stage_seed(seed, 1), n_neighbors=rc.n_neighbors,
-                         min_dist=max(rc.min_dist, 0.1), n_components=2, metric=rc.metric)
+                         min_dist=max(rc.min_dist, 0.1), n_components=2, metric=rc.metric, n_epochs=rc.n_epochs)
     weights = np.bincount(seg.inverse, minlength=n)[sample]
     out = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "respondents": weights,
                         "hdbscan": seg.hdbscan.labels[sample]})
