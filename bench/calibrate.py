@@ -159,26 +159,13 @@ def backfill_ceiling(path: Path) -> None:
 def outcome_truth(cell: str, seed: int) -> dict:
     """The outcome tests of one planted cell, each with its pair's true difference.
 
-    For runs recorded before ``group_pairs`` was: the cohort is drawn again and
-    run without resampling (the labels and the outcome tests do not depend on
+    For runs recorded before ``group_pairs`` was: the cell is run again
+    without resampling (the labels and the outcome tests do not depend on
     it); the counts it also returns let :func:`backfill_outcome_truth` check
     that the run is the one recorded.
     """
-    from segment.experiment import run_experiment
-    from segment.scenarios import make_cohort
-
     scenario, _, overrides = cells()[cell]
-    folder = Path(tempfile.mkdtemp(prefix="segment-outcome-truth-"))
-    try:
-        truth_cohort = make_cohort(scenario, seed)
-        truth_cohort.write(folder, "cohort")
-        (folder / "experiment.toml").write_text(EXPERIMENT.format(seed=seed, resamples=0))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            run = run_experiment(folder / "experiment.toml", overrides=overrides, quiet=True, write=True)
-        row = score(run, truth_cohort)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    row = evaluate(scenario, seed, resamples=0, overrides=overrides)
     keep = ("ari", "group_equal_pairs", "group_equal_rejected", "group_large_pairs", "group_large_rejected",
             "group_equal_expected", "group_pairs")
     return {"cell": cell, "seed": seed, **{m: {k: row[m][k] for k in keep} for m in METHODS}}

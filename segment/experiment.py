@@ -337,9 +337,9 @@ def _stages(plan: Plan, progress: Progress, *, workdir: Path | None, resume, mem
     analysed = plan.analysed
 
     seg = None
-    if config.stability.resamples > 0 and len(analysed) >= 2:
-        start_local_workers(config.stability.n_jobs, config.stability.scheduler)
     if len(analysed) >= 2:
+        if config.stability.resamples > 0:
+            start_local_workers(config.stability.n_jobs, config.stability.scheduler)
         seg = fit_segmentation(analysed, cohort.codebook, config, seed_stream(seed, "fit"), progress=progress,
                                memory=memory)
     progress("evaluate")

@@ -258,12 +258,17 @@ def null_model(name: str | None) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------
-# tests of the profiles
+# features
 
-#: Multiple-testing corrections the configuration accepts, and their names.
 #: How missing answers are filled and how features are scaled (``[features]``).
 IMPUTERS = ("knn", "median", "drop")
 SCALERS = ("standard", "robust")
+
+
+# --------------------------------------------------------------------------
+# tests of the profiles
+
+#: Multiple-testing corrections the configuration accepts, and their names.
 CORRECTIONS = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg FDR", "bonferroni": "Bonferroni"}
 GAMES_HOWELL = "games-howell"
 #: Pairwise tests the configuration accepts, and their names.

@@ -11,10 +11,10 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import SegmentError
+from ..multitest import adjust_p_values
 from ..vocabulary import CORRECTIONS as _CORRECTIONS
 from ..vocabulary import NOT_ASSESSED
 from ._common import CI_LEVEL, _group_name, _plural
-from .tests import _correct
 from .verdicts import _pair_verdict
 
 
@@ -186,7 +186,7 @@ def _hc3(X, resid):
 def _finish_adjusted(rows, cfg, method) -> None:
     """Correct the differences from the reference over archetypes and outcomes."""
     diffs = [r for r in rows if r["kind"] == "difference_vs_reference"]
-    adjusted, _ = _correct([r["p_value"] for r in diffs], cfg.alpha, cfg.correction)
+    adjusted, _ = adjust_p_values([r["p_value"] for r in diffs], cfg.alpha, cfg.correction)
     n = int((~np.isnan(adjusted)).sum())
     n_out = len({r["outcome"] for r in diffs})
     family = (f"all {n} adjusted differences from the reference archetype across "

@@ -169,11 +169,6 @@ def _pairwise_rows(method, outcome, groups, cfg, stab, log):
 # --------------------------------------------------------------------------
 
 
-def _correct(p, alpha, correction):
-    """Adjusted p-values and rejections of ``correction`` over the non-missing ``p``."""
-    return adjust_p_values(p, alpha, correction)
-
-
 def _finish_pairwise(rows, cfg, method, outcome_names) -> pd.DataFrame:
     """Adjust the pairwise p-values over one family per method.
 
@@ -193,7 +188,7 @@ def _finish_pairwise(rows, cfg, method, outcome_names) -> pd.DataFrame:
             r["family"] = (f"the {_plural(n_pairs, 'pair')} of {method} archetypes on "
                            f"{r['outcome']}, Games-Howell (studentized range) adjustment")
         return _frame(rows, PAIRWISE_COLUMNS)
-    adjusted, reject = _correct([r["p_value"] for r in rows], cfg.alpha, cfg.correction)
+    adjusted, reject = adjust_p_values([r["p_value"] for r in rows], cfg.alpha, cfg.correction)
     per_outcome = {}
     for r in rows:
         per_outcome[r["outcome"]] = per_outcome.get(r["outcome"], 0) + 1
@@ -221,7 +216,7 @@ def _finish_tests(rows, cfg, method) -> None:
     corr = _CORRECTIONS[cfg.correction]
     for key in dict.fromkeys((r["test"], r["subset"]) for r in rows):
         part = [r for r in rows if (r["test"], r["subset"]) == key]
-        adjusted, _ = _correct([r["p_value"] for r in part], cfg.alpha, cfg.correction)
+        adjusted, _ = adjust_p_values([r["p_value"] for r in part], cfg.alpha, cfg.correction)
         n = int((~np.isnan(adjusted)).sum())
         family = (f"{key[0]} ({key[1]}) over {_plural(n, 'outcome')} for {method}, "
                   f"{corr} correction")
