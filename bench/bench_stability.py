@@ -5,8 +5,11 @@
 Each measurement runs in its own subprocess, so wall time and peak memory
 (RSS of the process and its children) are those of one whole run.  The
 plain loop is the textbook version: for each of the B subsamples, in one
-process with one BLAS thread, encode and scale, UMAP, HDBSCAN, and the
-Gaussian mixture at the original k, with no tricks.
+process with one BLAS thread, encode and scale, UMAP with umap-learn's own
+layout epochs (500 below 10,000 points, 200 above), HDBSCAN, and the
+Gaussian mixture at the original k, with no tricks.  ``--child
+plain-same-epochs`` is the same loop at segment's configured epochs, to
+tell what the layout epochs contribute from what the rest does.
 
 Without ``--n`` the bundled cohort (experiments/smmh.toml) is used; with
 ``--n N`` a synthetic cohort of N respondents with continuous answers.
@@ -78,8 +81,12 @@ def run_segment(B: int, n: int | None, n_jobs: int) -> dict:
                                                           "mean_jaccard"].round(3).tolist()}
 
 
-def run_plain(B: int, n: int | None) -> dict:
-    """The textbook loop: one process, one refit after another."""
+def run_plain(B: int, n: int | None, same_epochs: bool = False) -> dict:
+    """The textbook loop: one process, one refit after another.
+
+    UMAP runs umap-learn's own layout epochs unless ``same_epochs`` (or
+    ``--n-epochs``) asks for the ones segment runs.
+    """
     import hdbscan
     import numpy as np
     import umap
@@ -91,12 +98,13 @@ def run_plain(B: int, n: int | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg, codebook, features = _load(n, Path(tmp))
         fc, rc, h = cfg.features, cfg.reduce, cfg.cluster.hdbscan
+        epochs = (rc.n_epochs or None) if same_epochs or "SEGMENT_BENCH_N_EPOCHS" in os.environ else None
 
         def fit(frame, seed):
             X = encoder_for(frame, codebook, scaler=fc.scaler, imputer=fc.imputer,
                             knn_neighbors=fc.knn_neighbors).fit_transform(frame)
             E = umap.UMAP(n_neighbors=rc.n_neighbors, min_dist=rc.min_dist, n_components=rc.n_components,
-                          n_epochs=rc.n_epochs or None, random_state=seed).fit_transform(X)
+                          n_epochs=epochs, random_state=seed).fit_transform(X)
             mcs = max(2, int(round(h.min_cluster_size * len(E)))) if isinstance(h.min_cluster_size, float) \
                 else h.min_cluster_size
             hl = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=h.min_samples).fit_predict(E)
@@ -149,13 +157,13 @@ def main(argv=None) -> int:
     p.add_argument("--skip-plain", action="store_true", help="only time the stability analysis")
     p.add_argument("--n-epochs", type=int, default=0,
                    help="UMAP epochs for both methods (0: umap-learn's default)")
-    p.add_argument("--child", choices=("segment", "plain"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("segment", "plain", "plain-same-epochs"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.n_epochs:
         os.environ["SEGMENT_BENCH_N_EPOCHS"] = str(a.n_epochs)  # read by the child processes
     if a.child:
-        fn = run_segment if a.child == "segment" else run_plain
-        res = fn(a.B, a.n or None, a.n_jobs) if a.child == "segment" else fn(a.B, a.n or None)
+        res = run_segment(a.B, a.n or None, a.n_jobs) if a.child == "segment" else \
+            run_plain(a.B, a.n or None, same_epochs=a.child == "plain-same-epochs")
         try:  # join the worker processes so that their peak memory is counted
             from joblib.externals.loky import get_reusable_executor
             get_reusable_executor().shutdown(wait=True)

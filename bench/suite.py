@@ -17,12 +17,14 @@ Benchmarks:
 ``bundled``
     The bundled cohort (experiments/smmh.toml), B = 100, the shipped null
     reference, profiles and report, on 2 workers and on 1; the plain
-    sequential loop of B refits (bench_stability.py) beside it.  The floor
+    sequential loop of B refits (bench_stability.py) beside it, with
+    umap-learn's own layout epochs and again with segment's.  The floor
     is the time of every refit on one worker / workers plus the original fit
     (:func:`bundled_figures`).
 ``resample-10000``
     10,000 synthetic respondents: the median resample time of ``segment``'s
-    stability analysis against the plain loop on the same subsamples.
+    stability analysis against the plain loop on the same subsamples (both
+    epoch choices, as above).
 ``fit-N``
     N synthetic respondents x 20 features (N = 1,000 ... 100,000), one run
     without resampling, against the plain library calls.
@@ -202,18 +204,23 @@ def _medians(runs: list[dict]) -> dict:
 def bench_bundled(repeat: int, tmp: Path) -> dict:
     experiment = ROOT / "experiments" / "smmh.toml"
     B = 100
-    runs = {"segment_2_workers": [], "segment_1_worker": [], "plain": []}
+    runs = {"segment_2_workers": [], "segment_1_worker": [], "plain": [], "plain_same_epochs": []}
     for _ in range(repeat):
         runs["segment_2_workers"].append(_segment_run(experiment, tmp / "out", "--resamples", str(B),
                                                       "--n-jobs", "2", env=ENV1))
         runs["segment_1_worker"].append(_segment_run(experiment, tmp / "out", "--resamples", str(B),
                                                      "--n-jobs", "1", env=ENV1))
-        runs["plain"].append(_run([sys.executable, str(BENCH / "bench_stability.py"), "--child", "plain",
-                                   "--B", str(B)], ENV1))
-        runs["plain"][-1]["median_resample_seconds"] = _child_result(runs["plain"][-1])["median_resample_seconds"]
+        for kind in PLAIN_LOOPS:
+            m = _run([sys.executable, str(BENCH / "bench_stability.py"), "--child", kind, "--B", str(B)], ENV1)
+            m["median_resample_seconds"] = _child_result(m)["median_resample_seconds"]
+            runs[kind.replace("-", "_")].append(m)
     return {"B": B, "runs": runs, "median": {k: _medians(v) for k, v in runs.items()}}
 
 
+# The textbook loop with umap-learn's own layout epochs (500 below 10,000 points), and the same
+# loop at segment's configured epochs, which tells the epochs' share of a ratio from the rest.
+PLAIN_LOOPS = ("plain", "plain-same-epochs")
+LOOP_EPOCHS = ", umap-learn's layout epochs"
 RESAMPLING = "stability: resamples"  # the stage of every refit: the cohort's resamples and the null reference's
 
 
@@ -231,19 +238,22 @@ def bundled_figures(b: dict) -> dict:
     return {"resampling_1_worker": resampling["segment_1_worker"], "floor_seconds": floor,
             "ratio_over_floor": s2["wall_seconds"] / floor,
             "ratio_plain_over_segment": plain["wall_seconds"] / s2["wall_seconds"],
+            "ratio_plain_same_epochs_over_segment": (b["median"]["plain_same_epochs"]["wall_seconds"]
+                                                     / s2["wall_seconds"]
+                                                     if b["median"].get("plain_same_epochs") else None),
             "speedup_2_over_1_worker": s1["wall_seconds"] / s2["wall_seconds"],
             "resampling_speedup": resampling["segment_1_worker"] / resampling["segment_2_workers"]}
 
 
 def bench_resample_10000(repeat: int, tmp: Path) -> dict:
     B, n = 10, 10_000
-    runs = {"segment": [], "plain": []}
+    runs = {"segment": [], "plain": [], "plain_same_epochs": []}
     for _ in range(repeat):
-        for kind in runs:
+        for kind in ("segment", *PLAIN_LOOPS):
             m = _run([sys.executable, str(BENCH / "bench_stability.py"), "--child", kind, "--B", str(B),
                       "--n", str(n), "--n-jobs", "2"], ENV1)
             m["median_resample_seconds"] = _child_result(m)["median_resample_seconds"]
-            runs[kind].append(m)
+            runs[kind.replace("-", "_")].append(m)
     med = {k: _medians(v) for k, v in runs.items()}
     return {"B": B, "n": n, "runs": runs, "median": med}
 
@@ -309,7 +319,8 @@ def table(results: dict) -> str:
         f = bundled_figures(b)
         lines.append(f"| bundled cohort, B = 100, whole `segment run` (null reference, profiles, report), "
                      f"2 workers | {fmt(s2['wall_seconds'])} s | {fmt(p['wall_seconds'])} s (sequential "
-                     f"loop of 100 refits) | plain / segment {fmt(f['ratio_plain_over_segment'], '.2f')} | "
+                     f"loop of 100 refits{LOOP_EPOCHS}) | plain / segment "
+                     f"{fmt(f['ratio_plain_over_segment'], '.2f')} | "
                      f"{fmt(s2['peak_rss_mib'], '.0f')} / {fmt(p['peak_rss_mib'], '.0f')} MiB | {b['repeat']} |")
         lines.append(f"| … its floor (the resampling stage on 1 worker, {fmt(f['resampling_1_worker'])} s: "
                      f"the {b['B']} resamples and the null cohorts' fits and resamples, / 2 workers, + original fit "
@@ -319,6 +330,11 @@ def table(results: dict) -> str:
                      f"{fmt(f['speedup_2_over_1_worker'], '.2f')}; the refits alone "
                      f"{fmt(f['resampling_speedup'], '.2f')} | {fmt(s1['peak_rss_mib'], '.0f')} MiB | "
                      f"{b['repeat']} |")
+        same = b["median"].get("plain_same_epochs")
+        if same:
+            lines.append(f"| … the plain loop at segment's layout epochs | | {fmt(same['wall_seconds'])} s | "
+                         f"plain / segment (2 workers) {fmt(f['ratio_plain_same_epochs_over_segment'], '.2f')} | "
+                         f"{fmt(same['peak_rss_mib'], '.0f')} MiB | {b['repeat']} |")
     def pair_row(label: str, result: dict, figure: str, spec: str) -> str:
         """A row of a segment run beside its plain reference: ``figure`` of both, their ratio, peak memory."""
         s, p = result["median"]["segment"], result["median"]["plain"]
@@ -328,8 +344,14 @@ def table(results: dict) -> str:
 
     r = results.get("resample-10000")
     if r:
-        lines.append(pair_row(f"10,000 respondents, median resample time (B = {r['B']}, 2 workers)", r,
-                              "median_resample_seconds", ".2f"))
+        lines.append(pair_row(f"10,000 respondents, median resample time (B = {r['B']}, 2 workers; plain: "
+                              f"the loop{LOOP_EPOCHS})", r, "median_resample_seconds", ".2f"))
+        same = r["median"].get("plain_same_epochs")
+        if same:
+            lines.append(f"| … the plain loop at segment's layout epochs | | "
+                         f"{fmt(same['median_resample_seconds'], '.2f')} s | segment / plain "
+                         f"{fmt(r['median']['segment']['median_resample_seconds'] / same['median_resample_seconds'], '.2f')}"
+                         f" | {fmt(same['peak_rss_mib'], '.0f')} MiB | {r['repeat']} |")
     for prefix, words in (("fit", "one run, no resampling"), ("b20", "B = 20, 2 workers, null reference off")):
         lines += [pair_row(f"{n:,} × 20, {words}", results[f"{prefix}-{n}"], "wall_seconds", ".1f")
                   for n in SIZES if f"{prefix}-{n}" in results]
