@@ -124,7 +124,8 @@ def _segment_run(experiment: Path, output: Path, *args: str, env: dict | None = 
         r = pd.read_csv(resamples)
         cohort = r[(r["sample"] == "cohort") & (r["status"] == "ok")].drop_duplicates("resample")
         m["median_resample_seconds"] = float(cohort["seconds"].median())
-        m["refits"] = int(len(r.drop_duplicates(["null_cohort", "resample"])))
+        m["refits"] = int(len(r.drop_duplicates(["null_cohort", "resample"])))  # resamples
+        m["null_cohorts"] = int(r.loc[r["sample"] != "cohort", "null_cohort"].nunique())
     shutil.rmtree(output, ignore_errors=True)
     return m
 
@@ -269,9 +270,18 @@ def bench_fit(n: int, repeat: int, tmp: Path, B: int = 0) -> dict:
     return {"n": n, "features": 20, "B": B, "runs": runs, "median": med}
 
 
+def bench_null_10000(repeat: int, tmp: Path) -> dict:
+    """10,000 respondents, B = 100 with the shipped null reference, 2 workers: the whole run's wall time."""
+    B = 100
+    csv, experiment = _synthetic(10_000, tmp / "cohort")
+    runs = [_segment_run(experiment, tmp / "out", "--resamples", str(B), "--n-jobs", "2", env=ENV1)
+            for _ in range(repeat)]
+    return {"B": B, "n": 10_000, "runs": runs, "median": _medians(runs)}
+
+
 BENCHMARKS = {"profile-480": lambda r, t: bench_profile(0, r, t),
               "profile-10000": lambda r, t: bench_profile(10_000, r, t),
-              "bundled": bench_bundled, "resample-10000": bench_resample_10000,
+              "bundled": bench_bundled, "resample-10000": bench_resample_10000, "null-10000": bench_null_10000,
               **{f"fit-{n}": (lambda r, t, n=n: bench_fit(n, r, t)) for n in SIZES},
               **{f"b20-{n}": (lambda r, t, n=n: bench_fit(n, r, t, B=20)) for n in RESAMPLED_SIZES}}
 
@@ -352,6 +362,16 @@ def table(results: dict) -> str:
                          f"{fmt(same['median_resample_seconds'], '.2f')} s | segment / plain "
                          f"{fmt(r['median']['segment']['median_resample_seconds'] / same['median_resample_seconds'], '.2f')}"
                          f" | {fmt(same['peak_rss_mib'], '.0f')} MiB | {r['repeat']} |")
+    r = results.get("null-10000")
+    if r:
+        m = r["median"]
+        alone = r["B"] * m["median_resample_seconds"] / 2 + m["original_fit_seconds"]
+        lines.append(f"| 10,000 × 20, B = {r['B']}, whole `segment run` with the shipped null reference "
+                     f"({int(m['null_cohorts'])} null cohorts, {int(m['refits'] + m['null_cohorts'])} refits in all), "
+                     f"2 workers | {fmt(m['wall_seconds'])} s | {fmt(alone)} s (the cohort's {r['B']} resamples "
+                     f"alone: B × median resample {fmt(m['median_resample_seconds'], '.2f')} s / 2 workers + "
+                     f"original fit) | run / resamples alone {fmt(m['wall_seconds'] / alone, '.2f')} | "
+                     f"{fmt(m['peak_rss_mib'], '.0f')} MiB | {r['repeat']} |")
     for prefix, words in (("fit", "one run, no resampling"), ("b20", "B = 20, 2 workers, null reference off")):
         lines += [pair_row(f"{n:,} × 20, {words}", results[f"{prefix}-{n}"], "wall_seconds", ".1f")
                   for n in SIZES if f"{prefix}-{n}" in results]
