@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import bundled  # noqa: E402
 import calibrate  # noqa: E402
+import hdbscan_selection  # noqa: E402
 import mixture_selection  # noqa: E402
 
 
@@ -29,6 +30,7 @@ def test_validation_tables_come_from_the_calibration_results():
     docs = calibrate.DOCS.read_text(encoding="utf-8")
     assert _block(docs, calibrate.START, calibrate.END) == calibrate.docs_block().strip()
     assert _block(docs, mixture_selection.START, mixture_selection.END) == mixture_selection.table().strip()
+    assert _block(docs, hdbscan_selection.START, hdbscan_selection.END) == hdbscan_selection.table().strip()
 
 
 def test_calibration_table_counts_what_the_results_hold(tmp_path):
