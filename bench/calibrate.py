@@ -11,6 +11,12 @@ resumed at any time.  ``--table`` turns the results into the table of
     python bench/calibrate.py --jobs 2                 # the full study, resumable
     python bench/calibrate.py --cells sep4-n600 --seeds 3
     python bench/calibrate.py --docs                   # the table into docs/validation.md
+    python bench/calibrate.py --cells sep6-n600 --seeds 12 --set cluster.gmm.n_init=10 \
+        --results bench/calibration-mixture-10starts.jsonl   # another rule, beside the default
+
+A rule other than the shipped default (``--set KEY=VALUE``, any config key)
+is studied into its own results file; listed in ``RULES``, its table sets it
+beside the shipped default on the (cell, seed) pairs both ran.
 
 Cells run on a local pool of ``--jobs`` worker processes (each run single threaded),
 or with ``--scheduler tcp://host:port`` on a Dask cluster (docs/cluster.md);
@@ -96,6 +102,7 @@ def evaluate(scenario, seed: int, resamples: int, overrides: dict | None = None)
         shutil.rmtree(folder, ignore_errors=True)
     row.update(cell=scenario.label, seed=seed, n=scenario.n, kind=scenario.kind, separation=scenario.separation,
                random_share=scenario.random_share, planted_k=scenario.k, resamples=resamples,
+               overrides=overrides or {},
                seconds=time.perf_counter() - started)
     return row
 
@@ -702,6 +709,43 @@ def null_comparison(previous: Path, current: Path, before: str = "before", after
     return "\n".join(lines) + "\n"
 
 
+#: Studies of another rule than the shipped default, run with ``--set`` on some cells and seeds:
+#: (title, results). Each is set beside the shipped default on the (cell, seed) pairs both ran.
+RULES = (
+    ("the mixture in 8 principal components with 10 EM starts",
+     ROOT / "bench" / "calibration-mixture-8pcs-10starts.jsonl"),
+)
+
+
+def rule_comparison(default: Path, rule: Path) -> str:
+    """A rule's study beside the shipped default's, cell by cell, on the seeds both ran."""
+    default_runs, _ = _by_cell(default)
+    rule_runs, _ = _by_cell(rule)
+    lines = ["| cell | seeds | method | median ARI | k = planted | planted archetypes called stable | "
+             "seeds with an archetype called stable | structure test rejects (α = 0.05) | median s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in [c for c in cells() if c in default_runs and c in rule_runs]:
+        seeds = sorted({r["seed"] for r in default_runs[c]} & {r["seed"] for r in rule_runs[c]})
+        pair = [sorted((r for r in recs if r["seed"] in seeds), key=lambda r: r["seed"])
+                for recs in (default_runs[c], rule_runs[c])]
+        planted = pair[0][0]["kind"] == "archetypes"
+        for m in METHODS:
+            cols = []
+            for recs in pair:
+                v = [r[m] for r in recs]
+                ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
+                cols.append((f"{np.median([x['ari'] for x in v]):.2f}" if planted else "–",
+                             _rate(sum(x["k"] == r["planted_k"] for x, r in zip(v, recs)), len(v)) if planted else "–",
+                             _rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs))
+                             if planted else "–",
+                             "–" if planted else _rate(sum(x["any_stable"] for x in v), len(v)),
+                             "–" if planted else _rate(sum(p <= 0.05 for p in ps), len(ps)),
+                             f"{np.median([r['seconds'] for r in recs]):.0f}"))
+            cells_text = " | ".join(a if a == "–" else f"{a} → {b}" for a, b in zip(*cols))
+            lines.append(f"| {c} | {len(seeds)} | {m} | {cells_text} |")
+    return "\n".join(lines) + "\n"
+
+
 def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> dict:
     """One fitted cohort, its stability analysed with ``stability_seeds`` different seeds:
     the verdict of every archetype under each.  ``name`` is a cell of the study, or
@@ -785,6 +829,10 @@ def docs_block(results: Path = RESULTS, consistency_path: Path = CONSISTENCY) ->
     if consistency_path.exists():
         text += "\n### The same cohort, ten stability seeds\n\n" + consistency_table(consistency_path)
     if results == RESULTS:
+        for title, rule in RULES:
+            if rule.exists():
+                text += (f"\n### Another rule: {title}\n\nShipped default → this rule, on the seeds both "
+                         f"ran (`{rule.relative_to(ROOT)}`).\n\n" + rule_comparison(results, rule))
         for title, before, after, earlier, later in NULL_HISTORY:
             if earlier.exists() and later.exists():
                 text += f"\n### The null reference: {title}\n\n" + null_comparison(earlier, later, before, after)
@@ -798,6 +846,19 @@ def rewrite_block(text: str, block: str, start: str = START, end: str = END) -> 
     return f"{head}{start}\n{block}{end}{tail}"
 
 
+def _setting(text: str, parser) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--set``, the value read as TOML (a number, a string in quotes, a list)."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return key.strip(), tomllib.loads(f"v = {value.strip()}")["v"]
+    except (ValueError, tomllib.TOMLDecodeError):
+        parser.error(f"--set {text!r}: expected KEY=VALUE with a TOML value, e.g. cluster.gmm.n_init=10")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", nargs="*", help="cells to run (default: all)")
@@ -806,6 +867,9 @@ def main(argv=None) -> int:
     parser.add_argument("--scheduler", help="run the cells on this Dask scheduler (tcp://host:port) instead")
     parser.add_argument("--resamples", type=int, default=20, help="stability resamples per run")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting other than the shipped default for every cell (e.g. "
+                             "cluster.gmm.n_init=10); needs its own --results file")
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the results")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/validation.md")
     parser.add_argument("--ceiling", action="store_true",
@@ -838,7 +902,13 @@ def main(argv=None) -> int:
     unknown = [c for c in names if c not in cells()]
     if unknown:
         parser.error(f"unknown cell(s) {unknown}; known: {', '.join(cells())}")
-    run_study(names, args.seeds, args.jobs, args.resamples, args.results, scheduler=args.scheduler)
+    plan = cells()
+    if args.set:
+        if args.results.resolve() == RESULTS.resolve():
+            parser.error("--set runs another rule than the shipped defaults: give it its own --results file")
+        settings = dict(_setting(text, parser) for text in args.set)
+        plan = {name: (scenario, n, {**overrides, **settings}) for name, (scenario, n, overrides) in plan.items()}
+    run_study(names, args.seeds, args.jobs, args.resamples, args.results, scheduler=args.scheduler, plan=plan)
     return 0
 
 
