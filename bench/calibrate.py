@@ -719,11 +719,15 @@ RULES = (
 
 def rule_comparison(default: Path, rule: Path) -> str:
     """A rule's study beside the shipped default's, cell by cell, on the seeds both ran."""
+    from segment.config import StabilityConfig
+
+    stable = StabilityConfig().stable
     default_runs, _ = _by_cell(default)
     rule_runs, _ = _by_cell(rule)
     lines = ["| cell | seeds | method | median ARI | k = planted | planted archetypes called stable | "
+             f"null cohorts with a stable archetype (best ≥ {stable:g}) | "
              "seeds with an archetype called stable | structure test rejects (α = 0.05) | median s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in [c for c in cells() if c in default_runs and c in rule_runs]:
         seeds = sorted({r["seed"] for r in default_runs[c]} & {r["seed"] for r in rule_runs[c]})
         pair = [sorted((r for r in recs if r["seed"] in seeds), key=lambda r: r["seed"])
@@ -738,6 +742,9 @@ def rule_comparison(default: Path, rule: Path) -> str:
                              _rate(sum(x["k"] == r["planted_k"] for x, r in zip(v, recs)), len(v)) if planted else "–",
                              _rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs))
                              if planted else "–",
+                             _rate(*_sums([{"stable": int((b >= stable).sum()), "all": len(b)} for b in
+                                           (np.asarray(x.get("null_best") or [], dtype=float) for x in v)],
+                                          "stable", "all")) if planted else "–",
                              "–" if planted else _rate(sum(x["any_stable"] for x in v), len(v)),
                              "–" if planted else _rate(sum(p <= 0.05 for p in ps), len(ps)),
                              f"{np.median([r['seconds'] for r in recs]):.0f}"))

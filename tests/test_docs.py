@@ -71,16 +71,16 @@ def test_a_cell_short_of_its_seeds_never_meets_a_criterion(tmp_path):
 
 def test_another_rule_is_compared_with_the_default_on_the_seeds_both_ran(tmp_path):
     row = {"cell": "sep6-n600", "kind": "archetypes", "planted_k": 5, "n": 600, "seconds": 100.0,
-           **{m: {"k": 4, "ari": 0.8, "planted_stable": 3, "any_stable": True, "structure_p": 0.01}
-              for m in calibrate.METHODS}}
+           **{m: {"k": 4, "ari": 0.8, "planted_stable": 3, "any_stable": True, "structure_p": 0.01,
+                  "null_best": [0.2, 0.8]} for m in calibrate.METHODS}}
     default, rule = tmp_path / "default.jsonl", tmp_path / "rule.jsonl"
     default.write_text("\n".join(json.dumps({**row, "seed": s}) for s in range(4)) + "\n")
-    better = {**row["gmm"], "k": 5, "ari": 0.95, "planted_stable": 5}
+    better = {**row["gmm"], "k": 5, "ari": 0.95, "planted_stable": 5, "null_best": [0.9, 0.95, 0.1]}
     rule.write_text("\n".join(json.dumps({**row, "seed": s, "gmm": better, "seconds": 200.0}) for s in (2, 3, 7))
                     + "\n")
     text = calibrate.rule_comparison(default, rule)
-    assert "| sep6-n600 | 2 | gmm | 0.80 → 0.95 | 0/2 (0%) → 2/2 (100%) | 6/10 (60%) → 10/10 (100%) | – | – | " \
-           "100 → 200 |" in text
+    assert "| sep6-n600 | 2 | gmm | 0.80 → 0.95 | 0/2 (0%) → 2/2 (100%) | 6/10 (60%) → 10/10 (100%) | " \
+           "2/4 (50%) → 4/6 (67%) | – | – | 100 → 200 |" in text
     assert "| sep6-n600 | 2 | hdbscan | 0.80 → 0.80 |" in text
 
 
