@@ -358,9 +358,9 @@ def table(results: dict) -> str:
                               f"the loop{LOOP_EPOCHS})", r, "median_resample_seconds", ".2f"))
         same = r["median"].get("plain_same_epochs")
         if same:
+            ratio = r["median"]["segment"]["median_resample_seconds"] / same["median_resample_seconds"]
             lines.append(f"| … the plain loop at segment's layout epochs | | "
-                         f"{fmt(same['median_resample_seconds'], '.2f')} s | segment / plain "
-                         f"{fmt(r['median']['segment']['median_resample_seconds'] / same['median_resample_seconds'], '.2f')}"
+                         f"{fmt(same['median_resample_seconds'], '.2f')} s | segment / plain {fmt(ratio, '.2f')}"
                          f" | {fmt(same['peak_rss_mib'], '.0f')} MiB | {r['repeat']} |")
     r = results.get("null-10000")
     if r:
