@@ -853,6 +853,14 @@ def rewrite_block(text: str, block: str, start: str = START, end: str = END) -> 
     return f"{head}{start}\n{block}{end}{tail}"
 
 
+def show_table(text: str, start: str, end: str, docs: bool) -> int:
+    """Print a generated table and, with ``docs``, write it into docs/validation.md between its markers."""
+    if docs:
+        DOCS.write_text(rewrite_block(DOCS.read_text(encoding="utf-8"), text, start, end), encoding="utf-8")
+    print(text)
+    return 0
+
+
 def _setting(text: str, parser) -> tuple[str, object]:
     """``KEY=VALUE`` of ``--set``, the value read as TOML (a number, a string in quotes, a list)."""
     import tomllib

@@ -128,13 +128,9 @@ def main(argv=None) -> int:
     parser.add_argument("--docs", action="store_true", help="write the table into docs/validation.md")
     args = parser.parse_args(argv)
     if args.table or args.docs:
-        text = table(args.results)
-        if args.docs:
-            from calibrate import DOCS, rewrite_block
+        from calibrate import show_table
 
-            DOCS.write_text(rewrite_block(DOCS.read_text(encoding="utf-8"), text, START, END), encoding="utf-8")
-        print(text)
-        return 0
+        return show_table(table(args.results), START, END, args.docs)
     run(args.seeds, args.results)
     return 0
 
