@@ -680,16 +680,12 @@ def null_comparison(previous: Path, current: Path, before: str = "before", after
     from segment.config import StabilityConfig
 
     stable = StabilityConfig().stable
-    before_runs, _ = _by_cell(previous)
-    after_runs, _ = _by_cell(current)
     arrow = f"{before} → {after}"
     lines = [f"| cell | seeds | method | planted archetypes called stable: {arrow} | null cohorts with "
              f"a stable archetype (best ≥ {stable:g}): {arrow} | seeds with an archetype called stable: "
              f"{arrow} | structure test rejects (α = 0.05): {arrow} |",
              "|---|---|---|---|---|---|---|"]
-    for c in [c for c in cells() if c in before_runs and c in after_runs]:
-        seeds = sorted({r["seed"] for r in before_runs[c]} & {r["seed"] for r in after_runs[c]})
-        pair = [[r for r in recs if r["seed"] in seeds] for recs in (before_runs[c], after_runs[c])]
+    for c, seeds, pair in _on_common_seeds(previous, current):
         planted = pair[0][0]["kind"] == "archetypes"
         for m in METHODS:
             cols = []
@@ -704,9 +700,22 @@ def null_comparison(previous: Path, current: Path, before: str = "before", after
                     ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
                     cols.append(("–", "–", _rate(sum(x["any_stable"] for x in v), len(v)),
                                  _rate(sum(p <= 0.05 for p in ps), len(ps))))
-            cells_text = " | ".join(a if a == "–" else f"{a} → {b}" for a, b in zip(*cols))
-            lines.append(f"| {c} | {len(seeds)} | {m} | {cells_text} |")
+            lines.append(f"| {c} | {len(seeds)} | {m} | {_arrows(*cols)} |")
     return "\n".join(lines) + "\n"
+
+
+def _on_common_seeds(first: Path, second: Path):
+    """``(cell, seeds, (first's runs, second's runs))`` for every cell both studies ran, on the seeds both ran."""
+    first_runs, _ = _by_cell(first)
+    second_runs, _ = _by_cell(second)
+    for c in [c for c in cells() if c in first_runs and c in second_runs]:
+        seeds = sorted({r["seed"] for r in first_runs[c]} & {r["seed"] for r in second_runs[c]})
+        yield c, seeds, [[r for r in recs if r["seed"] in seeds] for recs in (first_runs[c], second_runs[c])]
+
+
+def _arrows(before: tuple, after: tuple) -> str:
+    """Table cells ``before → after``; a column that does not apply ("–") stays a dash."""
+    return " | ".join(a if a == "–" else f"{a} → {b}" for a, b in zip(before, after))
 
 
 #: Studies of another rule than the shipped default, run with ``--set`` on some cells and seeds:
@@ -722,16 +731,11 @@ def rule_comparison(default: Path, rule: Path) -> str:
     from segment.config import StabilityConfig
 
     stable = StabilityConfig().stable
-    default_runs, _ = _by_cell(default)
-    rule_runs, _ = _by_cell(rule)
     lines = ["| cell | seeds | method | median ARI | k = planted | planted archetypes called stable | "
              f"null cohorts with a stable archetype (best ≥ {stable:g}) | "
              "seeds with an archetype called stable | structure test rejects (α = 0.05) | median s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for c in [c for c in cells() if c in default_runs and c in rule_runs]:
-        seeds = sorted({r["seed"] for r in default_runs[c]} & {r["seed"] for r in rule_runs[c]})
-        pair = [sorted((r for r in recs if r["seed"] in seeds), key=lambda r: r["seed"])
-                for recs in (default_runs[c], rule_runs[c])]
+    for c, seeds, pair in _on_common_seeds(default, rule):
         planted = pair[0][0]["kind"] == "archetypes"
         for m in METHODS:
             cols = []
@@ -748,8 +752,7 @@ def rule_comparison(default: Path, rule: Path) -> str:
                              "–" if planted else _rate(sum(x["any_stable"] for x in v), len(v)),
                              "–" if planted else _rate(sum(p <= 0.05 for p in ps), len(ps)),
                              f"{np.median([r['seconds'] for r in recs]):.0f}"))
-            cells_text = " | ".join(a if a == "–" else f"{a} → {b}" for a, b in zip(*cols))
-            lines.append(f"| {c} | {len(seeds)} | {m} | {cells_text} |")
+            lines.append(f"| {c} | {len(seeds)} | {m} | {_arrows(*cols)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -908,11 +911,7 @@ def main(argv=None) -> int:
         backfill_outcome_truth(args.results)
         return 0
     if args.table or args.docs:
-        text = docs_block(args.results)
-        if args.docs:
-            DOCS.write_text(rewrite_block(DOCS.read_text(encoding="utf-8"), text), encoding="utf-8")
-        sys.stdout.write(text)
-        return 0
+        return show_table(docs_block(args.results), START, END, args.docs)
     names = args.cells or list(cells())
     unknown = [c for c in names if c not in cells()]
     if unknown:

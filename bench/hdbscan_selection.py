@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -40,21 +38,14 @@ MIN_CLUSTER_SIZES = (0.03, 0.05, 0.08)
 
 def evaluate(name: str, scenario, seed: int) -> list[dict]:
     """Every (space, min_samples, min_cluster_size) on one cohort."""
-    from calibrate import encoded_answers
+    from mixture_selection import encoded
     from sklearn.metrics import adjusted_rand_score
 
     from segment.cluster import NOISE, fit_hdbscan
     from segment.pipeline import principal_components
     from segment.reduce import fit_umap
-    from segment.scenarios import make_cohort
 
-    truth_cohort = make_cohort(scenario, seed)
-    folder = Path(tempfile.mkdtemp(prefix="segment-hdbscan-"))
-    try:
-        X = encoded_answers(truth_cohort, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    truth = np.asarray(truth_cohort.truth)
+    X, truth = encoded(scenario, seed)
     planted = truth >= 0
     spaces = {f"UMAP, {nn} neighbours": fit_umap(X, random_state=seed, n_neighbors=nn, min_dist=0.0,
                                                  n_components=5, n_epochs=200)[1] for nn in NEIGHBOURS}

@@ -202,6 +202,13 @@ def _medians(runs: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in keys}
 
 
+def _stability_child(kind: str, B: int, *args: str) -> dict:
+    """One child of bench_stability.py (``segment`` or a plain loop), with its median resample time."""
+    m = _run([sys.executable, str(BENCH / "bench_stability.py"), "--child", kind, "--B", str(B), *args], ENV1)
+    m["median_resample_seconds"] = _child_result(m)["median_resample_seconds"]
+    return m
+
+
 def bench_bundled(repeat: int, tmp: Path) -> dict:
     experiment = ROOT / "experiments" / "smmh.toml"
     B = 100
@@ -212,9 +219,7 @@ def bench_bundled(repeat: int, tmp: Path) -> dict:
         runs["segment_1_worker"].append(_segment_run(experiment, tmp / "out", "--resamples", str(B),
                                                      "--n-jobs", "1", env=ENV1))
         for kind in PLAIN_LOOPS:
-            m = _run([sys.executable, str(BENCH / "bench_stability.py"), "--child", kind, "--B", str(B)], ENV1)
-            m["median_resample_seconds"] = _child_result(m)["median_resample_seconds"]
-            runs[kind.replace("-", "_")].append(m)
+            runs[kind.replace("-", "_")].append(_stability_child(kind, B))
     return {"B": B, "runs": runs, "median": {k: _medians(v) for k, v in runs.items()}}
 
 
@@ -251,10 +256,7 @@ def bench_resample_10000(repeat: int, tmp: Path) -> dict:
     runs = {"segment": [], "plain": [], "plain_same_epochs": []}
     for _ in range(repeat):
         for kind in ("segment", *PLAIN_LOOPS):
-            m = _run([sys.executable, str(BENCH / "bench_stability.py"), "--child", kind, "--B", str(B),
-                      "--n", str(n), "--n-jobs", "2"], ENV1)
-            m["median_resample_seconds"] = _child_result(m)["median_resample_seconds"]
-            runs[kind.replace("-", "_")].append(m)
+            runs[kind.replace("-", "_")].append(_stability_child(kind, B, "--n", str(n), "--n-jobs", "2"))
     med = {k: _medians(v) for k, v in runs.items()}
     return {"B": B, "n": n, "runs": runs, "median": med}
 
