@@ -692,10 +692,8 @@ def null_comparison(previous: Path, current: Path, before: str = "before", after
             for recs in pair:
                 v = [r[m] for r in recs]
                 if planted:
-                    nulls = [np.asarray(x.get("null_best") or [], dtype=float) for x in v]
                     cols.append((_rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs)),
-                                 _rate(sum(int((b >= stable).sum()) for b in nulls), sum(len(b) for b in nulls)),
-                                 "–", "–"))
+                                 _null_stable(v, stable), "–", "–"))
                 else:
                     ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
                     cols.append(("–", "–", _rate(sum(x["any_stable"] for x in v), len(v)),
@@ -711,6 +709,12 @@ def _on_common_seeds(first: Path, second: Path):
     for c in [c for c in cells() if c in first_runs and c in second_runs]:
         seeds = sorted({r["seed"] for r in first_runs[c]} & {r["seed"] for r in second_runs[c]})
         yield c, seeds, [[r for r in recs if r["seed"] in seeds] for recs in (first_runs[c], second_runs[c])]
+
+
+def _null_stable(method_results: list, stable: float) -> str:
+    """How many of the runs' null cohorts had a best archetype at or above ``stable``."""
+    nulls = [np.asarray(x.get("null_best") or [], dtype=float) for x in method_results]
+    return _rate(sum(int((b >= stable).sum()) for b in nulls), sum(len(b) for b in nulls))
 
 
 def _arrows(before: tuple, after: tuple) -> str:
@@ -746,9 +750,7 @@ def rule_comparison(default: Path, rule: Path) -> str:
                              _rate(sum(x["k"] == r["planted_k"] for x, r in zip(v, recs)), len(v)) if planted else "–",
                              _rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs))
                              if planted else "–",
-                             _rate(*_sums([{"stable": int((b >= stable).sum()), "all": len(b)} for b in
-                                           (np.asarray(x.get("null_best") or [], dtype=float) for x in v)],
-                                          "stable", "all")) if planted else "–",
+                             _null_stable(v, stable) if planted else "–",
                              "–" if planted else _rate(sum(x["any_stable"] for x in v), len(v)),
                              "–" if planted else _rate(sum(p <= 0.05 for p in ps), len(ps)),
                              f"{np.median([r['seconds'] for r in recs]):.0f}"))
