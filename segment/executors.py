@@ -47,6 +47,11 @@ def _local_pool(n_jobs: int):
                                  initargs=(os.getpid(),))
 
 
+def local_workers(stability) -> int:
+    """The local worker processes a run may use: ``stability.n_jobs``, or one when refits go to a cluster."""
+    return 1 if stability.scheduler else _n_jobs(stability.n_jobs)
+
+
 def start_local_workers(n_jobs: int, scheduler: str = "") -> None:
     """Start the local worker processes of a coming stability analysis now.
 
@@ -76,29 +81,30 @@ class _Loky:
                     for args in on_result(fut.result()) or []:
                         running.add(self.executor.submit(fn, *args))
         except BaseException:
-            with _no_interrupt():
-                self._stop()
+            stop_local_pool(self.executor)
             raise
-
-    def _stop(self):
-        """Kill the workers, then let the pool wind down as after a crash.
-
-        (Cancelling the futures or ``shutdown(kill_workers=True)`` races with
-        loky's manager thread, which then dies with a traceback and leaves
-        the workers running.)
-        """
-        from joblib.externals.loky.backend.utils import kill_process_tree
-
-        for process in list(getattr(self.executor, "_processes", {}).values()):
-            try:
-                kill_process_tree(process)
-            except (ProcessLookupError, OSError):
-                pass
-        self.executor.shutdown(wait=True)
 
     def close(self):
         pass
 
+
+
+def stop_local_pool(executor) -> None:
+    """Kill the workers of a local pool, then let it wind down as after a crash.
+
+    (Cancelling the futures or ``shutdown(kill_workers=True)`` races with
+    loky's manager thread, which then dies with a traceback and leaves the
+    workers running.)
+    """
+    from joblib.externals.loky.backend.utils import kill_process_tree
+
+    with _no_interrupt():
+        for process in list(getattr(executor, "_processes", {}).values()):
+            try:
+                kill_process_tree(process)
+            except (ProcessLookupError, OSError):
+                pass
+        executor.shutdown(wait=True)
 
 
 def _worker_init(parent: int) -> None:

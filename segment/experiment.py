@@ -25,7 +25,7 @@ import pandas as pd
 from .cohort import Cohort
 from .config import ExperimentConfig, load_config
 from .errors import ConfigError
-from .executors import start_local_workers
+from .executors import local_workers, start_local_workers
 from .pipeline import NOISE, Segmentation, evaluate, fit_segmentation, stage_seed
 
 # imported from here by other modules
@@ -341,7 +341,7 @@ def _stages(plan: Plan, progress: Progress, *, workdir: Path | None, resume, mem
         if config.stability.resamples > 0:
             start_local_workers(config.stability.n_jobs, config.stability.scheduler)
         seg = fit_segmentation(analysed, cohort.codebook, config, seed_stream(seed, "fit"), progress=progress,
-                               memory=memory)
+                               memory=memory, workers=local_workers(config.stability))
     progress("evaluate")
     evaluation = evaluate(seg, dbcv=config.cluster.dbcv, seed=stage_seed(seed_stream(seed, "fit"), 9)) if seg else \
         {"agreement": [], "indices": [], "contingency": pd.DataFrame()}

@@ -10,6 +10,8 @@ places new respondents into a fit (:mod:`segment.predict`).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -35,6 +37,9 @@ from .vocabulary import SPACE_WORDS, registered_methods
 MIN_POINTS_TO_EMBED = 10
 #: The first stage seed of the methods added to the registry (the built-in stages use 0 to 9).
 REGISTERED_STAGES = 10
+#: Distinct points from which a fit with workers fits the mixture and K-Means beside UMAP (below, a
+#: worker's start costs more than the overlap saves).
+FIT_ASIDE_FROM = 20_000
 
 
 def stage_seed(seed, stage: int) -> int:
@@ -169,9 +174,50 @@ def _fit_encoder(encoder: FeatureEncoder, features: pd.DataFrame):
     return encoder, encoder.fit_transform(features)
 
 
+def _mixture(X, embedding, g, k_range, cov_types, random_state, memory):
+    """``(pca, GMMResult)``: the mixture in its space (None for fewer than two distinct points)."""
+    if len(X) < 2:  # a mixture needs two distinct points
+        return None, None
+    pca, space = None, {"features": X, "embedding": embedding}.get(g.space)
+    if g.space == "pca":
+        pca, space = principal_components(X, g.pca_components)
+    return pca, _cached(select_gmm, memory)(space, k=k_range, covariance_types=cov_types, criterion=g.criterion,
+                                            n_init=g.n_init, random_state=random_state)
+
+
+def _kmeans(space, k, random_state, memory):
+    """K-Means labels per distinct point (None for fewer than two)."""
+    return _cached(fit_kmeans, memory)(space, k=k, random_state=random_state) if len(space) >= 2 else None
+
+
+def _cached(func, memory):
+    return func if memory is None else memory.cache(func)
+
+
+@contextlib.contextmanager
+def _workers_stopped_on_error(pool):
+    """Stop the workers of fits running aside when the fit beside them fails or is interrupted."""
+    try:
+        yield
+    except BaseException:
+        if pool is not None:
+            from .executors import stop_local_pool
+
+            stop_local_pool(pool)
+        raise
+
+
+def _one_thread(func, *args):
+    """``func(*args)`` on one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return func(*args)
+
+
 def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
                      progress=None, gmm_k: int | None = None, gmm_covariance: str | None = None,
-                     precomputed_knn=None, memory=None) -> Segmentation:
+                     precomputed_knn=None, memory=None, workers: int = 1) -> Segmentation:
     """Fit features, UMAP, HDBSCAN, GMM and K-Means on a feature frame.
 
     Parameters
@@ -195,6 +241,11 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
         A content-addressed cache: a stage whose inputs and parameters are
         unchanged is read from it instead of refitted (a sweep over HDBSCAN
         parameters fits UMAP once).
+    workers : int
+        Local worker processes the run may use.  With two or more, on
+        ``FIT_ASIDE_FROM`` distinct points or more, the mixture (unless fitted
+        in the embedding) and K-Means (in the features) are fitted in a worker
+        while UMAP fits; the numbers are the same.
 
     Returns
     -------
@@ -202,10 +253,7 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     """
     step = progress or (lambda name: None)
     fc, rc, cc = config.features, config.reduce, config.cluster
-
-    def cached(func):
-        return func if memory is None else memory.cache(func)
-
+    cached = functools.partial(_cached, memory=memory)
     step("features")
     encoder = encoder_for(features, codebook, scaler=fc.scaler,
                           imputer="median" if fc.imputer == "drop" else fc.imputer,
@@ -215,35 +263,6 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     X, inverse = distinct_rows(X_all)
 
     notes = []
-    step("umap")
-    if len(X) >= MIN_POINTS_TO_EMBED:
-        given = None if precomputed_knn is None else precomputed_knn(X)
-        knn = (None, None, None) if given is None else (*given, None)
-        umap_model, embedding = cached(fit_umap)(
-            X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
-            min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,
-            n_epochs=rc.n_epochs, precomputed_knn=knn)
-        for key in ("n_neighbors", "n_components"):
-            used, asked = getattr(umap_model, key), getattr(rc, key)
-            if used != asked:
-                notes.append(f"reduce.{key} = {asked} was lowered to {used}: the cohort has only "
-                             f"{len(X)} distinct answer patterns.")
-    else:
-        umap_model, embedding = None, X.copy()
-        notes.append(f"only {len(X)} distinct answer patterns: too few to embed or cluster.")
-
-    step("hdbscan")
-    h = cc.hdbscan
-    hres = cached(fit_hdbscan)(embedding, min_cluster_size=h.min_cluster_size, min_samples=h.min_samples,
-                       selection_method=h.selection_method, epsilon=h.epsilon,
-                       assign_noise=h.assign_noise)
-
-    if h.min_samples and h.min_samples > len(embedding) - 1 and len(embedding) >= 3:
-        notes.append(f"cluster.hdbscan.min_samples = {h.min_samples} is more than the cohort's "
-                     f"{len(embedding)} distinct answer patterns allow: it was lowered to {len(embedding) - 1}, "
-                     "and every point's neighbourhood spans almost the whole cohort.")
-
-    step("gmm")
     g = cc.gmm
     if len(X) < MIN_POINTS_TO_EMBED:
         k_range, cov_types = (1, 1), [g.covariance_types[0]]
@@ -251,16 +270,59 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
         k_range, cov_types = (gmm_k, gmm_k), [gmm_covariance or g.covariance_types[0]]
     else:
         k_range, cov_types = tuple(g.k), list(g.covariance_types)
-    pca, gmm_space, gres = None, {"features": X, "embedding": embedding}.get(g.space), None
-    if len(X) >= 2:  # a mixture needs two distinct points
-        if g.space == "pca":
-            pca, gmm_space = principal_components(X, g.pca_components)
-        gres = cached(select_gmm)(gmm_space, k=k_range, covariance_types=cov_types, criterion=g.criterion,
-                                  n_init=g.n_init, random_state=stage_seed(seed, 1))
+    mixture_args = (g, k_range, cov_types, stage_seed(seed, 1), memory)
+    kmeans_args = (cc.kmeans.k, stage_seed(seed, 2), memory)
+    aside, pool = {}, None
+    if workers > 1 and len(X) >= FIT_ASIDE_FROM:
+        # the second core idles while UMAP lays out its graph on one thread
+        from .executors import _local_pool
 
-    step("kmeans")
-    space = X if cc.kmeans.space == "features" else embedding
-    kmeans = cached(fit_kmeans)(space, k=cc.kmeans.k, random_state=stage_seed(seed, 2)) if len(X) >= 2 else None
+        pool = _local_pool(workers)
+        if g.space != "embedding":
+            aside[_mixture] = pool.submit(_one_thread, _mixture, X, None, *mixture_args)
+        if cc.kmeans.space == "features":
+            aside[_kmeans] = pool.submit(_one_thread, _kmeans, X, *kmeans_args)
+
+    def fit_beside_umap(func, *args):
+        """From ``FIT_ASIDE_FROM`` points on one BLAS thread, in a worker or not: the same numbers."""
+        if len(X) < FIT_ASIDE_FROM:
+            return func(*args)
+        return aside[func].result() if func in aside else _one_thread(func, *args)
+
+    with _workers_stopped_on_error(pool):
+        step("umap")
+        if len(X) >= MIN_POINTS_TO_EMBED:
+            given = None if precomputed_knn is None else precomputed_knn(X)
+            knn = (None, None, None) if given is None else (*given, None)
+            umap_model, embedding = cached(fit_umap)(
+                X, random_state=stage_seed(seed, 0), n_neighbors=rc.n_neighbors,
+                min_dist=rc.min_dist, n_components=rc.n_components, metric=rc.metric,
+                n_epochs=rc.n_epochs, precomputed_knn=knn)
+            for key in ("n_neighbors", "n_components"):
+                used, asked = getattr(umap_model, key), getattr(rc, key)
+                if used != asked:
+                    notes.append(f"reduce.{key} = {asked} was lowered to {used}: the cohort has only "
+                                 f"{len(X)} distinct answer patterns.")
+        else:
+            umap_model, embedding = None, X.copy()
+            notes.append(f"only {len(X)} distinct answer patterns: too few to embed or cluster.")
+
+        step("hdbscan")
+        h = cc.hdbscan
+        hres = cached(fit_hdbscan)(embedding, min_cluster_size=h.min_cluster_size, min_samples=h.min_samples,
+                           selection_method=h.selection_method, epsilon=h.epsilon,
+                           assign_noise=h.assign_noise)
+
+        if h.min_samples and h.min_samples > len(embedding) - 1 and len(embedding) >= 3:
+            notes.append(f"cluster.hdbscan.min_samples = {h.min_samples} is more than the cohort's "
+                         f"{len(embedding)} distinct answer patterns allow: it was lowered to {len(embedding) - 1}, "
+                         "and every point's neighbourhood spans almost the whole cohort.")
+
+        step("gmm")
+        pca, gres = fit_beside_umap(_mixture, X, embedding, *mixture_args)
+
+        step("kmeans")
+        kmeans = fit_beside_umap(_kmeans, X if cc.kmeans.space == "features" else embedding, *kmeans_args)
     if kmeans is not None and cc.kmeans.k > len(X):
         notes.append(f"cluster.kmeans.k = {cc.kmeans.k} was lowered to {len(X)}: the cohort has only "
                      f"{len(X)} distinct answer patterns.")

@@ -172,3 +172,57 @@ def test_encoder_rejects_a_bad_parameter_in_its_own_words(param, value, message)
     with pytest.raises(ValueError, match=message) as raised:
         FeatureEncoder(numeric=["likert"], **{param: value}).fit(frame)
     assert "features." not in str(raised.value) and "config key" not in str(raised.value)
+
+
+class _CountingPool:
+    """A local pool that records what is submitted to it."""
+
+    def __init__(self, pool):
+        self.pool, self.submitted, self.processes = pool, [], []
+
+    def submit(self, fn, *args):
+        self.submitted.append(args[0].__name__)
+        future = self.pool.submit(fn, *args)
+        self.processes = list((self.pool._processes or {}).values())
+        return future
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+
+def test_the_mixture_and_kmeans_fitted_beside_umap_in_a_worker_give_the_same_numbers(planted, monkeypatch):
+    import segment.executors as executors
+    import segment.pipeline as pipeline
+
+    _, cohort = planted
+    monkeypatch.setattr(pipeline, "FIT_ASIDE_FROM", 100)
+    alone = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=4)
+    pools = []
+    real = executors._local_pool
+    monkeypatch.setattr(executors, "_local_pool", lambda n: pools.append(_CountingPool(real(n))) or pools[-1])
+    beside = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=4, workers=2)
+    assert [p.submitted for p in pools] == [["_mixture", "_kmeans"]]
+    assert beside.gmm.k == alone.gmm.k >= 2
+    np.testing.assert_array_equal(beside.gmm.posteriors, alone.gmm.posteriors)
+    np.testing.assert_array_equal(beside.labels("kmeans"), alone.labels("kmeans"))
+    np.testing.assert_array_equal(beside.labels("hdbscan"), alone.labels("hdbscan"))
+
+
+def test_a_fit_that_fails_beside_the_workers_stops_them(planted, monkeypatch):
+    import segment.executors as executors
+    import segment.pipeline as pipeline
+
+    _, cohort = planted
+    monkeypatch.setattr(pipeline, "FIT_ASIDE_FROM", 100)
+    pools = []
+    real = executors._local_pool
+    monkeypatch.setattr(executors, "_local_pool", lambda n: pools.append(_CountingPool(real(n))) or pools[-1])
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "fit_umap", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit_segmentation(cohort.features, cohort.codebook, _config(), seed=4, workers=2)
+    assert pools[0].submitted == ["_mixture", "_kmeans"] and pools[0].processes
+    assert not any(p.is_alive() for p in pools[0].processes)
