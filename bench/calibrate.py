@@ -879,6 +879,17 @@ def _setting(text: str, parser) -> tuple[str, object]:
         parser.error(f"--set {text!r}: expected KEY=VALUE with a TOML value, e.g. cluster.gmm.n_init=10")
 
 
+def _check_settings(settings: dict, parser) -> None:
+    """Refuse, before any cell runs, settings the config would refuse in every cell."""
+    from segment.config import ExperimentConfig, validate
+    from segment.errors import ConfigError
+
+    try:
+        validate(ExperimentConfig().replace(settings))
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        parser.error(f"--set: {exc}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", nargs="*", help="cells to run (default: all)")
@@ -923,6 +934,7 @@ def main(argv=None) -> int:
         if args.results.resolve() == RESULTS.resolve():
             parser.error("--set runs another rule than the shipped defaults: give it its own --results file")
         settings = dict(_setting(text, parser) for text in args.set)
+        _check_settings(settings, parser)
         plan = {name: (scenario, n, {**overrides, **settings}) for name, (scenario, n, overrides) in plan.items()}
     run_study(names, args.seeds, args.jobs, args.resamples, args.results, scheduler=args.scheduler, plan=plan)
     return 0

@@ -87,10 +87,15 @@ def test_another_rule_is_compared_with_the_default_on_the_seeds_both_ran(tmp_pat
 def test_another_rule_needs_its_own_results_file(tmp_path, capsys):
     import pytest
 
+    results = tmp_path / "rule.jsonl"
     for argv in (["--set", "cluster.gmm.n_init=10", "--cells", "sep6-n600"],
-                 ["--set", "cluster.gmm.n_init", "--results", str(tmp_path / "rule.jsonl")]):
+                 ["--set", "cluster.gmm.n_init", "--results", str(results)],
+                 ["--set", "stability.null_resamples=1", "--results", str(results)]):
         with pytest.raises(SystemExit) as exit_:
             calibrate.main(argv)
         assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "its own --results file" in err and "expected KEY=VALUE" in err
+    # a setting every cell's config would refuse is refused before any cell runs
+    assert "'stability.null_resamples' must be 0 (no null reference) or >= 2; got 1" in err
+    assert not results.exists()
