@@ -37,8 +37,8 @@ from .vocabulary import SPACE_WORDS, registered_methods
 MIN_POINTS_TO_EMBED = 10
 #: The first stage seed of the methods added to the registry (the built-in stages use 0 to 9).
 REGISTERED_STAGES = 10
-#: Distinct points from which a fit with workers fits the mixture and K-Means beside UMAP (at 10,000
-#: they take 1.5 s of a 31 s run, at 100,000 11 s of 97 s: bench/README.md).
+#: Distinct points from which a fit with workers fits the mixture and K-Means beside UMAP (in process
+#: they take 1.5 s of a 31 s run at 10,000, 11 s of 109 s at 100,000: bench/results.jsonl).
 FIT_ASIDE_FROM = 20_000
 
 
