@@ -39,6 +39,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "calibration.jsonl"
+STUDY_RESAMPLES = 20  # stability resamples of every run of the study
 DOCS = ROOT / "docs" / "validation.md"
 START, END = "<!-- calibration:start -->", "<!-- calibration:end -->"
 METHODS = ("hdbscan", "gmm", "kmeans")
@@ -718,8 +719,8 @@ def _null_stable(method_results: list, stable: float) -> str:
 
 
 def _arrows(before: tuple, after: tuple) -> str:
-    """Table cells ``before → after``; a column that does not apply ("–") stays a dash."""
-    return " | ".join(a if a == "–" else f"{a} → {b}" for a, b in zip(before, after))
+    """Table cells ``before → after``; a column that applies to neither ("–") stays a dash."""
+    return " | ".join(a if a == b == "–" else f"{a} → {b}" for a, b in zip(before, after))
 
 
 #: Studies of another rule than the shipped default, run with ``--set`` on some cells and seeds:
@@ -727,6 +728,8 @@ def _arrows(before: tuple, after: tuple) -> str:
 RULES = (
     ("the mixture in 8 principal components with 10 EM starts",
      ROOT / "bench" / "calibration-mixture-8pcs-10starts.jsonl"),
+    ("UMAP's layout in 100 epochs", ROOT / "bench" / "calibration-100-epochs.jsonl"),
+    ("100 stability resamples instead of the study's 20", ROOT / "bench" / "calibration-100-resamples.jsonl"),
 )
 
 
@@ -736,9 +739,9 @@ def rule_comparison(default: Path, rule: Path) -> str:
 
     stable = StabilityConfig().stable
     lines = ["| cell | seeds | method | median ARI | k = planted | planted archetypes called stable | "
-             f"null cohorts with a stable archetype (best ≥ {stable:g}) | "
+             f"null cohorts with a stable archetype (best ≥ {stable:g}) | random responders in noise (mean) | "
              "seeds with an archetype called stable | structure test rejects (α = 0.05) | median s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c, seeds, pair in _on_common_seeds(default, rule):
         planted = pair[0][0]["kind"] == "archetypes"
         for m in METHODS:
@@ -751,6 +754,8 @@ def rule_comparison(default: Path, rule: Path) -> str:
                              _rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs))
                              if planted else "–",
                              _null_stable(v, stable) if planted else "–",
+                             f"{np.mean(noise):.2f}" if (noise := [x["random_to_noise"] for x in v
+                                                                    if "random_to_noise" in x]) else "–",
                              "–" if planted else _rate(sum(x["any_stable"] for x in v), len(v)),
                              "–" if planted else _rate(sum(p <= 0.05 for p in ps), len(ps)),
                              f"{np.median([r['seconds'] for r in recs]):.0f}"))
@@ -896,7 +901,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=0, help="seeds per cell (default: the study's)")
     parser.add_argument("--jobs", type=int, default=2, help="cells run at once")
     parser.add_argument("--scheduler", help="run the cells on this Dask scheduler (tcp://host:port) instead")
-    parser.add_argument("--resamples", type=int, default=20, help="stability resamples per run")
+    parser.add_argument("--resamples", type=int, default=STUDY_RESAMPLES, help="stability resamples per run")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting other than the shipped default for every cell (e.g. "
@@ -930,9 +935,9 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown cell(s) {unknown}; known: {', '.join(cells())}")
     plan = cells()
+    if (args.set or args.resamples != STUDY_RESAMPLES) and args.results.resolve() == RESULTS.resolve():
+        parser.error("--set or --resamples runs another rule than the study's: give it its own --results file")
     if args.set:
-        if args.results.resolve() == RESULTS.resolve():
-            parser.error("--set runs another rule than the shipped defaults: give it its own --results file")
         settings = dict(_setting(text, parser) for text in args.set)
         _check_settings(settings, parser)
         plan = {name: (scenario, n, {**overrides, **settings}) for name, (scenario, n, overrides) in plan.items()}

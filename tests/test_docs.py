@@ -76,12 +76,14 @@ def test_another_rule_is_compared_with_the_default_on_the_seeds_both_ran(tmp_pat
     default, rule = tmp_path / "default.jsonl", tmp_path / "rule.jsonl"
     default.write_text("\n".join(json.dumps({**row, "seed": s}) for s in range(4)) + "\n")
     better = {**row["gmm"], "k": 5, "ari": 0.95, "planted_stable": 5, "null_best": [0.9, 0.95, 0.1]}
-    rule.write_text("\n".join(json.dumps({**row, "seed": s, "gmm": better, "seconds": 200.0}) for s in (2, 3, 7))
-                    + "\n")
+    noisier = {**row["hdbscan"], "random_to_noise": 0.6}
+    rule.write_text("\n".join(json.dumps({**row, "seed": s, "gmm": better, "hdbscan": noisier, "seconds": 200.0})
+                              for s in (2, 3, 7)) + "\n")
     text = calibrate.rule_comparison(default, rule)
     assert "| sep6-n600 | 2 | gmm | 0.80 → 0.95 | 0/2 (0%) → 2/2 (100%) | 6/10 (60%) → 10/10 (100%) | " \
-           "2/4 (50%) → 4/6 (67%) | – | – | 100 → 200 |" in text
-    assert "| sep6-n600 | 2 | hdbscan | 0.80 → 0.80 |" in text
+           "2/4 (50%) → 4/6 (67%) | – | – | – | 100 → 200 |" in text
+    # a share only one side recorded is shown as missing on the other
+    assert "| sep6-n600 | 2 | hdbscan | 0.80 → 0.80 |" in text and "| – → 0.60 |" in text
 
 
 def test_another_rule_needs_its_own_results_file(tmp_path, capsys):
@@ -89,13 +91,14 @@ def test_another_rule_needs_its_own_results_file(tmp_path, capsys):
 
     results = tmp_path / "rule.jsonl"
     for argv in (["--set", "cluster.gmm.n_init=10", "--cells", "sep6-n600"],
+                 ["--resamples", "100", "--cells", "sep6-n600"],
                  ["--set", "cluster.gmm.n_init", "--results", str(results)],
                  ["--set", "stability.null_resamples=1", "--results", str(results)]):
         with pytest.raises(SystemExit) as exit_:
             calibrate.main(argv)
         assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "its own --results file" in err and "expected KEY=VALUE" in err
+    assert err.count("its own --results file") == 2 and "expected KEY=VALUE" in err
     # a setting every cell's config would refuse is refused before any cell runs
     assert "'stability.null_resamples' must be 0 (no null reference) or >= 2; got 1" in err
     assert not results.exists()
