@@ -38,7 +38,7 @@ class _Serial:
         pass
 
 
-def _local_pool(n_jobs: int):
+def local_pool(n_jobs: int):
     """The local pool of ``n_jobs`` worker processes (loky's reusable executor:
     asked for again with the same arguments, the running pool is returned)."""
     from joblib.externals.loky import get_reusable_executor
@@ -63,14 +63,14 @@ def start_local_workers(n_jobs: int, scheduler: str = "") -> None:
     n_jobs = _n_jobs(n_jobs)
     if scheduler or n_jobs == 1:
         return
-    _local_pool(n_jobs).submit(int)  # the pool starts its processes with its first task
+    local_pool(n_jobs).submit(int)  # the pool starts its processes with its first task
 
 
 class _Loky:
     def __init__(self, n_jobs: int):
         self.n_jobs = n_jobs
         self.name = f"{n_jobs} local worker processes"
-        self.executor = _local_pool(n_jobs)
+        self.executor = local_pool(n_jobs)
 
     def run(self, fn, tasks, on_result):
         running = {self.executor.submit(fn, *args) for args in tasks}
@@ -86,7 +86,6 @@ class _Loky:
 
     def close(self):
         pass
-
 
 
 def stop_local_pool(executor) -> None:

@@ -275,9 +275,9 @@ def fit_segmentation(features: pd.DataFrame, codebook, config, seed, *,
     aside, pool = {}, None
     if workers > 1 and len(X) >= FIT_ASIDE_FROM:
         # the second core idles while UMAP lays out its graph on one thread
-        from .executors import _local_pool
+        from .executors import local_pool
 
-        pool = _local_pool(workers)
+        pool = local_pool(workers)
         if g.space != "embedding":
             aside[_mixture] = pool.submit(_one_thread, _mixture, X, None, *mixture_args)
         if cc.kmeans.space == "features":

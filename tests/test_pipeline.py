@@ -198,8 +198,8 @@ def test_the_mixture_and_kmeans_fitted_beside_umap_in_a_worker_give_the_same_num
     monkeypatch.setattr(pipeline, "FIT_ASIDE_FROM", 100)
     alone = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=4)
     pools = []
-    real = executors._local_pool
-    monkeypatch.setattr(executors, "_local_pool", lambda n: pools.append(_CountingPool(real(n))) or pools[-1])
+    real = executors.local_pool
+    monkeypatch.setattr(executors, "local_pool", lambda n: pools.append(_CountingPool(real(n))) or pools[-1])
     beside = fit_segmentation(cohort.features, cohort.codebook, _config(), seed=4, workers=2)
     assert [p.submitted for p in pools] == [["_mixture", "_kmeans"]]
     assert beside.gmm.k == alone.gmm.k >= 2
@@ -215,8 +215,8 @@ def test_a_fit_that_fails_beside_the_workers_stops_them(planted, monkeypatch):
     _, cohort = planted
     monkeypatch.setattr(pipeline, "FIT_ASIDE_FROM", 100)
     pools = []
-    real = executors._local_pool
-    monkeypatch.setattr(executors, "_local_pool", lambda n: pools.append(_CountingPool(real(n))) or pools[-1])
+    real = executors.local_pool
+    monkeypatch.setattr(executors, "local_pool", lambda n: pools.append(_CountingPool(real(n))) or pools[-1])
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -247,10 +247,10 @@ def _imported_for_refits() -> bool:
 
 
 def test_local_workers_started_early_have_imported_what_a_refit_needs():
-    from segment.executors import _local_pool, start_local_workers
+    from segment.executors import local_pool, start_local_workers
 
     start_local_workers(2)
-    pool = _local_pool(2)
+    pool = local_pool(2)
     assert all(f.result(timeout=120) for f in [pool.submit(_imported_for_refits) for _ in range(4)])
 
 
