@@ -729,7 +729,6 @@ RULES = (
     ("the mixture in 8 principal components with 10 EM starts",
      ROOT / "bench" / "calibration-mixture-8pcs-10starts.jsonl"),
     ("UMAP's layout in 100 epochs", ROOT / "bench" / "calibration-100-epochs.jsonl"),
-    ("100 stability resamples instead of the study's 20", ROOT / "bench" / "calibration-100-resamples.jsonl"),
 )
 
 
