@@ -686,21 +686,27 @@ def null_comparison(previous: Path, current: Path, before: str = "before", after
              f"a stable archetype (best ≥ {stable:g}): {arrow} | seeds with an archetype called stable: "
              f"{arrow} | structure test rejects (α = 0.05): {arrow} |",
              "|---|---|---|---|---|---|---|"]
-    for c, seeds, pair in _on_common_seeds(previous, current):
+
+    def columns(v, recs, planted):
+        if planted:
+            return (_rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs)),
+                    _null_stable(v, stable), "–", "–")
+        ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
+        return "–", "–", _rate(sum(x["any_stable"] for x in v), len(v)), _rate(sum(p <= 0.05 for p in ps), len(ps))
+
+    return "\n".join(lines + _paired_rows(previous, current, columns)) + "\n"
+
+
+def _paired_rows(first: Path, second: Path, columns) -> list[str]:
+    """Table rows ``cell | seeds | method | first → second ...`` on the seeds both studies ran;
+    ``columns(runs of a method, runs, planted)`` gives one study's cells."""
+    rows = []
+    for c, seeds, pair in _on_common_seeds(first, second):
         planted = pair[0][0]["kind"] == "archetypes"
         for m in METHODS:
-            cols = []
-            for recs in pair:
-                v = [r[m] for r in recs]
-                if planted:
-                    cols.append((_rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs)),
-                                 _null_stable(v, stable), "–", "–"))
-                else:
-                    ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
-                    cols.append(("–", "–", _rate(sum(x["any_stable"] for x in v), len(v)),
-                                 _rate(sum(p <= 0.05 for p in ps), len(ps))))
-            lines.append(f"| {c} | {len(seeds)} | {m} | {_arrows(*cols)} |")
-    return "\n".join(lines) + "\n"
+            cols = [columns([r[m] for r in recs], recs, planted) for recs in pair]
+            rows.append(f"| {c} | {len(seeds)} | {m} | {_arrows(*cols)} |")
+    return rows
 
 
 def _on_common_seeds(first: Path, second: Path):
@@ -741,25 +747,20 @@ def rule_comparison(default: Path, rule: Path) -> str:
              f"null cohorts with a stable archetype (best ≥ {stable:g}) | random responders in noise (mean) | "
              "seeds with an archetype called stable | structure test rejects (α = 0.05) | median s |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c, seeds, pair in _on_common_seeds(default, rule):
-        planted = pair[0][0]["kind"] == "archetypes"
-        for m in METHODS:
-            cols = []
-            for recs in pair:
-                v = [r[m] for r in recs]
-                ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
-                cols.append((f"{np.median([x['ari'] for x in v]):.2f}" if planted else "–",
-                             _rate(sum(x["k"] == r["planted_k"] for x, r in zip(v, recs)), len(v)) if planted else "–",
-                             _rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs))
-                             if planted else "–",
-                             _null_stable(v, stable) if planted else "–",
-                             f"{np.mean(noise):.2f}" if (noise := [x["random_to_noise"] for x in v
-                                                                    if "random_to_noise" in x]) else "–",
-                             "–" if planted else _rate(sum(x["any_stable"] for x in v), len(v)),
-                             "–" if planted else _rate(sum(p <= 0.05 for p in ps), len(ps)),
-                             f"{np.median([r['seconds'] for r in recs]):.0f}"))
-            lines.append(f"| {c} | {len(seeds)} | {m} | {_arrows(*cols)} |")
-    return "\n".join(lines) + "\n"
+
+    def columns(v, recs, planted):
+        ps = [x["structure_p"] for x in v if x["structure_p"] is not None]
+        noise = [x["random_to_noise"] for x in v if "random_to_noise" in x]
+        return (f"{np.median([x['ari'] for x in v]):.2f}" if planted else "–",
+                _rate(sum(x["k"] == r["planted_k"] for x, r in zip(v, recs)), len(v)) if planted else "–",
+                _rate(sum(x["planted_stable"] for x in v), sum(r["planted_k"] for r in recs)) if planted else "–",
+                _null_stable(v, stable) if planted else "–",
+                f"{np.mean(noise):.2f}" if noise else "–",
+                "–" if planted else _rate(sum(x["any_stable"] for x in v), len(v)),
+                "–" if planted else _rate(sum(p <= 0.05 for p in ps), len(ps)),
+                f"{np.median([r['seconds'] for r in recs]):.0f}")
+
+    return "\n".join(lines + _paired_rows(default, rule, columns)) + "\n"
 
 
 def consistency(name: str, seed: int, stability_seeds: int, resamples: int) -> dict:
