@@ -70,6 +70,7 @@ from .vocabulary import (
     SEED_STREAMS,
     STABLE,
     VERDICTS,
+    recommended_method,
     register,
     registered_methods,
     seed_stream,
@@ -408,6 +409,8 @@ def _assemble(tasks: _Tasks, original, seed) -> StabilityResult:
         "null": s.null,
         "thresholds": {"stable": s.stable, "dissolved": s.dissolved},
         "selected_k_distribution": k_dist, "original_k": fixed_k, "per_method": per_method,
+        "recommended_method": recommended_method({m: v["n_stable"] for m, v in per_method.items()},
+                                                 {m: v["n_archetypes"] for m, v in per_method.items()}),
         "alpha": s.alpha, "alpha_family": alpha_family,
         "structure_test": structure.to_dict(orient="records"),
     }

@@ -223,6 +223,44 @@ NOISE_VERDICT = "not applicable (noise)"
 PAIR_VERDICT_RANK = {STABLE: 0, "borderline": 1, NOT_ASSESSED: 2, "not resampled": 2, "no reference": 2,
                      "weak": 3, BORDERLINE_DISSOLVED: 4, "dissolved": 5}
 
+#: The methods whose archetypes a run may recommend, preferred in this order when the evidence ties:
+#: the calibration's order (docs/validation.md). K-Means is a baseline: its k is set, not found.
+RECOMMENDABLE = ("gmm", "hdbscan")
+
+
+def recommended_method(n_stable: dict, n_archetypes: dict) -> str | None:
+    """The method whose archetypes a run recommends reporting.
+
+    Among the methods of :data:`RECOMMENDABLE` with at least one archetype
+    called stable: the one with the most; a tie goes to the larger share of
+    its archetypes called stable, then to the order of :data:`RECOMMENDABLE`.
+    The rule was chosen against others on the calibration's planted cohorts
+    (docs/validation.md, *Which archetypes a run recommends*).
+
+    Parameters
+    ----------
+    n_stable, n_archetypes : dict
+        Method -> archetypes called stable, and archetypes found (noise not counted).
+
+    Returns
+    -------
+    str or None
+        None when no such method has a stable archetype: the run then recommends none.
+
+    Examples
+    --------
+    >>> recommended_method({"hdbscan": 3, "gmm": 3, "kmeans": 6}, {"hdbscan": 3, "gmm": 4, "kmeans": 6})
+    'hdbscan'
+    >>> recommended_method({"hdbscan": 0, "gmm": 0}, {"hdbscan": 4, "gmm": 1}) is None
+    True
+    """
+    candidates = [m for m in RECOMMENDABLE if n_stable.get(m, 0) > 0]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda m: (-n_stable[m], -n_stable[m] / max(n_archetypes.get(m, 0), 1),
+                                          RECOMMENDABLE.index(m)))
+
+
 #: The stability of a method's archetypes, as the profile tables and the report summarise it.
 STABILITY_NOT_ASSESSED = "stability not assessed"
 ALL_STABLE = "all stable"
@@ -279,5 +317,5 @@ __all__ = ["Method", "METHODS", "ARCHETYPE_METHODS", "GMM_RESELECTED", "STABILIT
            "display_name", "ASSIGNMENT_COLUMNS", "DISPLAY_NAMES",
            "SHORT_NAMES", "REFITS", "NOISE", "NOISE_NAME", "SPACE_WORDS", "STABLE", "BORDERLINE_DISSOLVED", "VERDICTS",
            "NOT_STABLE_VERDICTS", "NOT_ASSESSED", "NOISE_VERDICT", "PAIR_VERDICT_RANK", "STABILITY_NOT_ASSESSED",
-           "ALL_STABLE", "NOT_ALL_STABLE", "STABLE_INTERPRETATION", "NO_ARCHETYPES", "NOT_BEYOND_NULL",
+           "RECOMMENDABLE", "recommended_method", "ALL_STABLE", "NOT_ALL_STABLE", "STABLE_INTERPRETATION", "NO_ARCHETYPES", "NOT_BEYOND_NULL",
            "NULL_MODELS", "null_model", "IMPUTERS", "SCALERS", "CORRECTIONS", "GAMES_HOWELL", "PAIRWISE_TESTS"]

@@ -347,12 +347,40 @@ def _fake_run(verdicts, *, structure=None, resamples=20, sizes=None, names=None)
 
 def test_verdict_names_the_stable_archetypes_with_their_numbers():
     found = verdict(_fake_run(["stable", "stable", "weak"], structure=(0.91, 0.66, 0.01)))
-    assert found.status == "stable" and len(found.sentences) == 2
+    assert found.status == "stable" and len(found.sentences) == 3
     assert found.sentences[0].startswith("Two of the 3 HDBSCAN archetypes are stable under resampling and more "
                                          "reproducible than structure-free data of the same shape")
     assert "archetype 0 “calm readers” (n = 60, mean Jaccard 0.91 against 0.64" in found.text
     assert "archetype 1 “night scrollers” (n = 45, mean Jaccard 0.88" in found.text
     assert "busy posters" not in found.text and "HDBSCAN: 1 weak" in found.sentences[1]
+    assert found.recommended == "hdbscan"
+    assert found.sentences[2] == ("The archetypes to report are the HDBSCAN ones: of the methods that find their "
+                                  "own number of archetypes, it has the most called stable (2 of 3; the rule is "
+                                  "calibrated on cohorts with known truth).")
+
+
+def test_verdict_recommends_the_method_with_most_stable_archetypes_and_never_the_baseline():
+    data = _fake_run(["stable", "stable", "weak"])
+    st = data.tables["stability"]
+    mixture = st.assign(method="gmm", verdict=["stable", "stable", "stable"])
+    kmeans = pd.concat([st.assign(method="kmeans", verdict="stable")] * 2)
+    sizes = data.tables["archetype_sizes"]
+    data.tables["archetype_sizes"] = pd.concat([sizes, sizes[sizes["archetype"] >= 0].assign(method="gmm"),
+                                                pd.concat([sizes[sizes["archetype"] >= 0]] * 2).assign(
+                                                    method="kmeans")])
+    data.tables["stability"] = pd.concat([st, mixture, kmeans])
+    found = verdict(data)
+    assert found.recommended == "gmm" and "the Gaussian mixture ones" in found.sentences[-1]
+    assert "(3 of 3;" in found.sentences[-1]
+    # a tie in stable archetypes goes to the larger share of archetypes called stable
+    data.tables["stability"] = pd.concat([st.assign(verdict=["stable", "stable", "stable"]), mixture,
+                                          mixture.assign(archetype=[3, 4, 5], verdict="weak")])
+    data.tables["archetype_sizes"] = pd.concat([sizes, pd.concat([sizes[sizes["archetype"] >= 0]] * 2).assign(
+        method="gmm", archetype=range(6))])
+    found = verdict(data)
+    assert found.recommended == "hdbscan" and "(3 of 3;" in found.sentences[-1]
+    # no archetype stable: nothing is recommended
+    assert verdict(_fake_run(["weak", "weak", "dissolved"])).recommended is None
 
 
 def test_verdict_shows_no_size_below_min_cell():

@@ -191,6 +191,8 @@ def test_planted_archetypes_are_stable(tmp_path):
     assert (h["mean_jaccard"] >= 0.85).all() and (g["mean_jaccard"] >= 0.85).all()
     # the mixture selects k = 1 on every null cohort: its archetypes beat them all
     assert (g["verdict"] == "stable").all() and (g["null_reference"] == 0).all()
+    # the mixture has the most archetypes called stable: its archetypes are the ones to report
+    assert res.metrics["recommended_method"] == "gmm"
     # HDBSCAN's archetypes beat every null cohort too, but 6 cohorts leave the reference uncertain
     assert (h["p_value"] <= res.metrics["alpha_family"]).all()
     assert h["verdict"].isin(["stable", "borderline"]).all()
@@ -213,7 +215,7 @@ def test_structure_free_cohort_has_no_stable_archetype(tmp_path):
     res = st.bootstrap_stability(features, codebook, cfg, cfg.experiment.seed, n_jobs=2)
     t = res.stability
     assert len(res.null_jaccard) > 0
-    assert not (t["verdict"] == "stable").any()
+    assert not (t["verdict"] == "stable").any() and res.metrics["recommended_method"] is None
     # whatever reaches the Jaccard threshold does so no better than structure-free data
     high = t[t["mean_jaccard"] >= cfg.stability.stable]
     assert len(high) and (high["p_value"] > res.metrics["alpha_family"]).all()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..vocabulary import ARCHETYPE_METHODS, NO_ARCHETYPES, NOISE, NOT_BEYOND_NULL, NOT_STABLE_VERDICTS, STABLE
+from ..vocabulary import (ARCHETYPE_METHODS, NO_ARCHETYPES, NOISE, NOT_BEYOND_NULL, NOT_STABLE_VERDICTS, STABLE,
+                          recommended_method)
 from . import _format as fmt
 from ._data import METHOD_LABELS, RunData, run_data_from
 from ._suppress import group_sizes_below, hidden_sizes, suppressed_label, withhold_small_groups
@@ -35,10 +36,15 @@ class Verdict:
         and more reproducible than structure-free data of the same shape.
     sentences : list of str
         One or two sentences with the numbers that back the verdict.
+    recommended : str or None
+        The method whose archetypes the run recommends reporting
+        (:func:`segment.vocabulary.recommended_method`); None unless an
+        archetype is stable.
     """
 
     status: str
     sentences: list = field(default_factory=list)
+    recommended: str | None = None
 
     @property
     def text(self) -> str:
@@ -97,9 +103,13 @@ def verdict(data) -> Verdict:
     stable = st[st["verdict"].astype(str) == STABLE]
     rest = _verdict_counts(st[st["verdict"].astype(str) != STABLE])
     if len(stable):
+        n_stable = stable["method"].value_counts().to_dict()
+        recommended = recommended_method(n_stable, counts)
         return Verdict("stable", [_stable_sentence(data, stable, counts)]
                        + ([f"The other archetypes are not stable ({rest}): read their outcome differences as "
-                           "description."] if rest else []))
+                           "description."] if rest else [])
+                       + ([_recommendation_sentence(recommended, n_stable, counts)] if recommended else []),
+                       recommended=recommended)
     return Verdict("not stable", _no_stable_sentences(data, st, rest))
 
 
@@ -133,6 +143,12 @@ def _stable_sentence(data: RunData, stable: pd.DataFrame, counts: dict) -> str:
     return (f"Archetypes {what}: "
             + "; ".join(f"{METHOD_LABELS.get(m, m)}, {int((stable['method'] == m).sum())} of {counts.get(m, '?')}: "
                         f"{_stable_items(data, m, stable[stable['method'] == m])}" for m in methods) + ".")
+
+
+def _recommendation_sentence(method: str, n_stable: dict, counts: dict) -> str:
+    return (f"The archetypes to report are the {METHOD_LABELS.get(method, method)} ones: of the methods that "
+            f"find their own number of archetypes, it has the most called stable ({n_stable[method]} of "
+            f"{counts.get(method, '?')}; the rule is calibrated on cohorts with known truth).")
 
 
 def _stable_items(data: RunData, method: str, part: pd.DataFrame) -> str:
