@@ -56,6 +56,10 @@ def cells() -> dict:
     for sep in (2.0, 3.0, 4.0, 6.0):
         out[f"sep{sep:g}-n600"] = (Scenario(separation=sep, n=600), 20, {})
     out["hard-n600"] = (Scenario(separation=2.5, random_share=0.05, n=600), 20, {})
+    # fewer and more archetypes than the five the defaults were studied on
+    out["sep6-k3-n600"] = (Scenario(separation=6.0, n=600, shares=(0.50, 0.30, 0.20)), 20, {})
+    out["sep6-k7-n600"] = (Scenario(separation=6.0, n=600, shares=(0.25, 0.20, 0.15, 0.12, 0.10, 0.10, 0.08)),
+                           20, {})
     for kind in ("continuum", "gaussian", "copula"):
         out[f"{kind}-n600"] = (Scenario(kind=kind, n=600), 20, {})
     # the layout epochs: umap-learn's own 500 below 10,000 points against the default 200
