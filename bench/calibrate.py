@@ -789,6 +789,7 @@ RULES = (
     ("the mixture in 8 principal components with 10 EM starts",
      ROOT / "bench" / "calibration-mixture-8pcs-10starts.jsonl"),
     ("UMAP's layout in 100 epochs", ROOT / "bench" / "calibration-100-epochs.jsonl"),
+    ("stability from 100 resamples", ROOT / "bench" / "calibration-100-resamples.jsonl"),
 )
 
 
