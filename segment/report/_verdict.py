@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..vocabulary import (ARCHETYPE_METHODS, NO_ARCHETYPES, NOISE, NOT_BEYOND_NULL, NOT_STABLE_VERDICTS, STABLE,
-                          recommended_method)
+from ..vocabulary import (
+    ARCHETYPE_METHODS,
+    NO_ARCHETYPES,
+    NOISE,
+    NOT_BEYOND_NULL,
+    NOT_STABLE_VERDICTS,
+    STABLE,
+    recommended_method,
+)
 from . import _format as fmt
 from ._data import METHOD_LABELS, RunData, run_data_from
 from ._suppress import group_sizes_below, hidden_sizes, suppressed_label, withhold_small_groups
