@@ -469,20 +469,13 @@ WELL_SEPARATED = ("sep4-n600", "sep6-n600", "sep4-n5000", "sep6-n5000")
 CONTROLS = ("continuum-n600", "gaussian-n600", "copula-n600", "continuum-n5000", "gaussian-n5000", "copula-n5000")
 
 
-def _recommended(run: dict) -> str | None:
-    """The method whose archetypes the run recommends, by the package's rule on the run's recorded verdicts."""
-    from segment.vocabulary import recommended_method
+def _recommended(run: dict, methods: tuple | None = None) -> str | None:
+    """The method whose archetypes the run recommends, by the package's rule on the run's recorded verdicts
+    (among ``methods`` instead of the shipped candidates, to study another rule)."""
+    from segment.vocabulary import RECOMMENDABLE, recommended_method
 
-    return recommended_method({m: run[m]["n_stable"] for m in METHODS}, {m: run[m]["k"] for m in METHODS})
-
-
-def _most_stable(order: tuple):
-    """Rule: among ``order``'s methods with a stable archetype, the most stable, then the larger share stable."""
-    def rule(run: dict) -> str | None:
-        candidates = [m for m in order if run[m]["n_stable"] > 0]
-        return min(candidates, key=lambda m: (-run[m]["n_stable"], -run[m]["n_stable"] / max(run[m]["k"], 1),
-                                              order.index(m))) if candidates else None
-    return rule
+    return recommended_method({m: run[m]["n_stable"] for m in METHODS}, {m: run[m]["k"] for m in METHODS},
+                              methods or RECOMMENDABLE)
 
 
 def _first_stable(order: tuple):
@@ -493,7 +486,7 @@ def _first_stable(order: tuple):
 #: Rules a run could use to recommend one method's archetypes, the shipped one first.
 RECOMMENDATION_RULES = (
     ("most archetypes stable, then the larger share stable, then the mixture (shipped)", _recommended),
-    ("the same, K-Means included", _most_stable(("gmm", "hdbscan", "kmeans"))),
+    ("the same, K-Means included", lambda run: _recommended(run, ("gmm", "hdbscan", "kmeans"))),
     ("the mixture whenever it has a stable archetype, else HDBSCAN", _first_stable(("gmm", "hdbscan"))),
     ("HDBSCAN whenever it has a stable archetype, else the mixture", _first_stable(("hdbscan", "gmm"))),
 )

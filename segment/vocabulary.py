@@ -228,12 +228,12 @@ PAIR_VERDICT_RANK = {STABLE: 0, "borderline": 1, NOT_ASSESSED: 2, "not resampled
 RECOMMENDABLE = ("gmm", "hdbscan")
 
 
-def recommended_method(n_stable: dict, n_archetypes: dict) -> str | None:
+def recommended_method(n_stable: dict, n_archetypes: dict, methods: tuple = RECOMMENDABLE) -> str | None:
     """The method whose archetypes a run recommends reporting.
 
-    Among the methods of :data:`RECOMMENDABLE` with at least one archetype
-    called stable: the one with the most; a tie goes to the larger share of
-    its archetypes called stable, then to the order of :data:`RECOMMENDABLE`.
+    Among ``methods`` with at least one archetype called stable: the one
+    with the most; a tie goes to the larger share of its archetypes called
+    stable, then to the order of ``methods``.
     The rule was chosen against others on the calibration's planted cohorts
     (docs/validation.md, *Which archetypes a run recommends*).
 
@@ -241,6 +241,8 @@ def recommended_method(n_stable: dict, n_archetypes: dict) -> str | None:
     ----------
     n_stable, n_archetypes : dict
         Method -> archetypes called stable, and archetypes found (noise not counted).
+    methods : tuple of str
+        The candidates, preferred in this order; other rules are studied with other tuples.
 
     Returns
     -------
@@ -254,11 +256,11 @@ def recommended_method(n_stable: dict, n_archetypes: dict) -> str | None:
     >>> recommended_method({"hdbscan": 0, "gmm": 0}, {"hdbscan": 4, "gmm": 1}) is None
     True
     """
-    candidates = [m for m in RECOMMENDABLE if n_stable.get(m, 0) > 0]
+    candidates = [m for m in methods if n_stable.get(m, 0) > 0]
     if not candidates:
         return None
     return min(candidates, key=lambda m: (-n_stable[m], -n_stable[m] / max(n_archetypes.get(m, 0), 1),
-                                          RECOMMENDABLE.index(m)))
+                                          methods.index(m)))
 
 
 #: The stability of a method's archetypes, as the profile tables and the report summarise it.
